@@ -1,0 +1,778 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/callstat/callstat/pkg/signaling"
+)
+
+// connectTimeout bounds ICE+DTLS after the answer: pion stays in
+// "checking" when no candidate pair ever works, so the call needs its own
+// deadline to fail cleanly.
+const connectTimeout = 30 * time.Second
+
+// ErrInvalidState is returned by Answer and Reject on a call that is not
+// waiting for an answer (the SDK's call:6).
+var ErrInvalidState = errors.New("invalid call state for this operation")
+
+// Call is one audio call. All of its state changes happen on one goroutine
+// (run); pion callbacks and API methods only post to it.
+type Call struct {
+	p      *Phone
+	id     string
+	dir    Direction
+	remote string
+	log    *slog.Logger
+	offer  string // incoming: the caller's offer
+
+	pc *webrtc.PeerConnection
+
+	inbox    chan signaling.Message
+	pcEvents chan pcEvent
+	reqs     chan request
+	hangups  chan string // capacity 1: one pending hang-up is enough
+	ctx      context.Context // cancelled at teardown; unblocks callbacks
+	cancel   context.CancelFunc
+
+	connected chan struct{}
+	done      chan struct{}
+	media     sync.WaitGroup // RTP/RTCP readers
+
+	mu          sync.Mutex
+	state       State
+	history     []StateChange
+	startedAt   time.Time
+	connectedAt time.Time
+	endedAt     time.Time
+	err         error
+	tornDown    bool
+	answered    bool // incoming: answer sent; outgoing: answer applied
+	iceState    webrtc.ICEConnectionState
+	pending     []webrtc.ICECandidateInit
+}
+
+type pcEvent struct {
+	candidate *webrtc.ICECandidate
+	gathered  bool
+	conn      webrtc.PeerConnectionState
+	ice       webrtc.ICEConnectionState
+}
+
+type requestKind int
+
+const (
+	reqAnswer requestKind = iota
+	reqReject
+)
+
+type request struct {
+	kind   requestKind
+	status int
+	reason string
+	reply  chan error // nil: fire and forget
+}
+
+func newCall(p *Phone, id string, dir Direction, remote string) *Call {
+	ctx, cancel := context.WithCancel(context.Background())
+	initial := StateInitiating
+	if dir == Incoming {
+		initial = StateInitiated
+	}
+	return &Call{
+		p:         p,
+		id:        id,
+		dir:       dir,
+		remote:    remote,
+		log:       p.log.With("call", id),
+		inbox:     make(chan signaling.Message, 32),
+		pcEvents:  make(chan pcEvent, 32),
+		reqs:      make(chan request, 4),
+		hangups:   make(chan string, 1),
+		ctx:       ctx,
+		cancel:    cancel,
+		connected: make(chan struct{}),
+		done:      make(chan struct{}),
+		state:     initial,
+		startedAt: time.Now(),
+	}
+}
+
+// ID is the call id, a UUID v4 made by the caller.
+func (c *Call) ID() string { return c.id }
+
+// Direction says whether this phone placed or received the call.
+func (c *Call) Direction() Direction { return c.dir }
+
+// Local is this phone's identity.
+func (c *Call) Local() string { return c.p.cfg.Identity }
+
+// Remote is the other party: the callee of an outgoing call, the caller
+// ("from") of an incoming one.
+func (c *Call) Remote() string { return c.remote }
+
+// Connected is closed when the call reaches Connected.
+func (c *Call) Connected() <-chan struct{} { return c.connected }
+
+// Done is closed when the call has ended and its resources are released.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// State is the current state.
+func (c *Call) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// History lists every state change so far.
+func (c *Call) History() []StateChange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]StateChange(nil), c.history...)
+}
+
+// Transition is the reason of the last state change.
+func (c *Call) Transition() Transition {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.history) == 0 {
+		return Transition{}
+	}
+	return c.history[len(c.history)-1].Transition
+}
+
+// Err is nil while the call runs and after a normal end; otherwise it wraps
+// one of the package's sentinel errors.
+func (c *Call) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// StartedAt is when the call was placed or received.
+func (c *Call) StartedAt() time.Time { return c.startedAt }
+
+// ConnectedAt is when the call reached Connected (zero if it never did).
+func (c *Call) ConnectedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connectedAt
+}
+
+// EndedAt is when the call reached a final state (zero before).
+func (c *Call) EndedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endedAt
+}
+
+// SetupTime is the time from start to Connected, zero if it never connected.
+func (c *Call) SetupTime() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.connectedAt.IsZero() {
+		return 0
+	}
+	return c.connectedAt.Sub(c.startedAt)
+}
+
+// MediaConnectionState is the ICE connection state, as the SDK reports it.
+func (c *Call) MediaConnectionState() webrtc.ICEConnectionState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.iceState
+}
+
+// GetStats returns the PeerConnection's current statistics.
+func (c *Call) GetStats() webrtc.StatsReport {
+	if c.pc == nil {
+		return webrtc.StatsReport{}
+	}
+	return c.pc.GetStats()
+}
+
+// Answer accepts an incoming call.
+func (c *Call) Answer(ctx context.Context) error {
+	return c.ask(ctx, request{kind: reqAnswer})
+}
+
+// Reject refuses an incoming call that is not answered yet. Status is a
+// signaling status (signaling.StatusDeclined when zero).
+func (c *Call) Reject(ctx context.Context, status int, reason string) error {
+	return c.ask(ctx, request{kind: reqReject, status: status, reason: reason})
+}
+
+// Hangup ends the call from this side, whatever its state, and returns at
+// once; Done is closed when it is over. It is safe to call more than once.
+func (c *Call) Hangup(reason string) {
+	select {
+	case c.hangups <- reason:
+	default: // a hang-up is already pending
+	}
+}
+
+func (c *Call) ask(ctx context.Context, r request) error {
+	r.reply = make(chan error, 1)
+	select {
+	case c.reqs <- r:
+	case <-c.done:
+		return fmt.Errorf("%w: call %s has ended", ErrInvalidState, c.id)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.reply:
+		return err
+	case <-c.done:
+		return fmt.Errorf("%w: call %s has ended", ErrInvalidState, c.id)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// deliver hands a server message to the call without blocking the
+// dispatcher for long.
+func (c *Call) deliver(m signaling.Message) {
+	select {
+	case c.inbox <- m:
+	case <-c.ctx.Done():
+	}
+}
+
+// post hands a pion event to the call. pion callbacks must never block
+// without a way out.
+func (c *Call) post(ev pcEvent) {
+	select {
+	case c.pcEvents <- ev:
+	case <-c.ctx.Done():
+	}
+}
+
+func (c *Call) start(run func()) {
+	go func() {
+		defer c.p.wg.Done()
+		run()
+	}()
+}
+
+// abandon releases a call that was registered but never started.
+func (c *Call) abandon(err error) {
+	c.mu.Lock()
+	c.err = err
+	c.mu.Unlock()
+	c.cancel()
+	c.p.forget(c)
+	close(c.done)
+	c.p.wg.Done()
+}
+
+// setState moves the call, logs the change and tells the hooks. It refuses
+// transitions the state machine does not allow.
+func (c *Call) setState(to State, t Transition, err error) bool {
+	c.mu.Lock()
+	from := c.state
+	if !CanTransition(c.dir, from, to) {
+		c.mu.Unlock()
+		c.log.Debug("ignored state change", "from", from.String(), "to", to.String())
+		return false
+	}
+	c.state = to
+	now := time.Now()
+	switch {
+	case to == StateConnected:
+		c.connectedAt = now
+	case to.Final():
+		c.endedAt = now
+		c.err = err
+	}
+	change := StateChange{CallID: c.id, Previous: from, State: to, Transition: t, Error: err}
+	c.history = append(c.history, change)
+	c.mu.Unlock()
+
+	attrs := []any{"previous", from.String(), "state", to.String()}
+	if t.StatusCode != 0 {
+		attrs = append(attrs, "statusCode", t.StatusCode)
+	}
+	if t.ReasonText != "" {
+		attrs = append(attrs, "reason", t.ReasonText)
+	}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	c.log.Info("call state changed", attrs...)
+	if to == StateConnected {
+		close(c.connected)
+	}
+	if h := c.p.cfg.Hooks.StateChanged; h != nil {
+		h(c, change)
+	}
+	return true
+}
+
+// setupPC creates the PeerConnection and wires its callbacks.
+func (c *Call) setupPC() error {
+	cfg := webrtc.Configuration{
+		ICEServers:    c.p.cfg.ICEServers,
+		Certificates:  []webrtc.Certificate{c.p.cert},
+		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
+		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
+	}
+	pc, err := c.p.api.NewPeerConnection(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: creating peer connection: %v", ErrMediaFailure, err)
+	}
+	c.pc = pc
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		c.post(pcEvent{candidate: cand, gathered: cand == nil})
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { c.post(pcEvent{conn: s}) })
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { c.post(pcEvent{ice: s}) })
+	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if !c.addMediaWorker() {
+			return
+		}
+		go func() {
+			defer c.media.Done()
+			c.readRemoteTrack(track)
+		}()
+	})
+	return nil
+}
+
+// addMediaWorker counts a media goroutine unless teardown has begun.
+func (c *Call) addMediaWorker() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tornDown {
+		return false
+	}
+	c.media.Add(1)
+	return true
+}
+
+// addLocalAudio attaches the phone's audio track and starts the RTCP
+// readers that pion's stats and report interceptors depend on.
+func (c *Call) addLocalAudio() error {
+	var sender *webrtc.RTPSender
+	var receiver *webrtc.RTPReceiver
+	if c.dir == Outgoing {
+		tr, err := c.pc.AddTransceiverFromTrack(c.p.cfg.Source.Track(),
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		if err != nil {
+			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
+		}
+		sender, receiver = tr.Sender(), tr.Receiver()
+	} else {
+		s, err := c.pc.AddTrack(c.p.cfg.Source.Track())
+		if err != nil {
+			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
+		}
+		sender = s
+		for _, tr := range c.pc.GetTransceivers() {
+			if tr.Sender() == s {
+				receiver = tr.Receiver()
+			}
+		}
+	}
+	if c.addMediaWorker() {
+		go func() {
+			defer c.media.Done()
+			for {
+				if _, _, err := sender.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if receiver != nil && c.addMediaWorker() {
+		go func() {
+			defer c.media.Done()
+			for {
+				if _, _, err := receiver.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// readRemoteTrack drains the far end's audio so that pion's interceptors
+// count it.
+func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
+	c.log.Debug("remote audio track", "codec", track.Codec().MimeType, "ssrc", uint32(track.SSRC()))
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := track.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// runOutgoing drives a call this phone placed.
+func (c *Call) runOutgoing() {
+	defer c.teardown()
+	c.log.Info("placing call", "from", c.Local(), "to", c.remote, "state", c.State().String())
+	if err := c.setupPC(); err != nil {
+		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
+		return
+	}
+	c.started()
+	if err := c.addLocalAudio(); err != nil {
+		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
+		return
+	}
+	offer, err := c.pc.CreateOffer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: creating offer: %v", ErrMediaFailure, err)
+		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
+		return
+	}
+	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP}); err != nil {
+		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
+		c.fail(err, 0, "signaling connection lost", false)
+		return
+	}
+	c.loop(time.NewTimer(c.p.cfg.AnswerTimeout))
+}
+
+// runIncoming drives a call this phone received.
+func (c *Call) runIncoming() {
+	defer c.teardown()
+	c.log.Info("incoming call", "from", c.remote, "to", c.Local())
+	if err := c.setupPC(); err != nil {
+		c.refuse(err)
+		return
+	}
+	c.started()
+	err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: c.offer})
+	if err != nil {
+		c.refuse(fmt.Errorf("%w: unusable offer: %v", ErrProtocol, err))
+		return
+	}
+	if err := c.addLocalAudio(); err != nil {
+		c.refuse(err)
+		return
+	}
+	if err := c.p.send(signaling.Message{Type: signaling.TypeRinging, CallID: c.id}); err != nil {
+		c.fail(fmt.Errorf("%w: %v", ErrSignalingLost, err), 0, "signaling connection lost", false)
+		return
+	}
+	c.setState(StateRinging, Transition{ReasonText: "incoming call from " + c.remote}, nil)
+	select {
+	case c.p.incoming <- c:
+	default:
+		c.log.Warn("too many unanswered calls; refusing as busy")
+		c.reject(signaling.StatusBusy, "busy: too many unanswered calls")
+		return
+	}
+	c.loop(nil)
+}
+
+func (c *Call) started() {
+	if h := c.p.cfg.Hooks.CallStarted; h != nil {
+		h(c)
+	}
+}
+
+// refuse ends an incoming call that could not even be offered to the user.
+func (c *Call) refuse(err error) {
+	c.log.Warn("refusing incoming call", "err", err)
+	_ = c.p.send(signaling.Message{Type: signaling.TypeReject, CallID: c.id, Status: signaling.StatusMediaFailure, Reason: err.Error()})
+	c.setState(StateEnded, Transition{StatusCode: signaling.StatusMediaFailure, ReasonText: err.Error()}, err)
+}
+
+// loop processes events until the call reaches a final state.
+func (c *Call) loop(answerTimer *time.Timer) {
+	var answerTimeout, connectTimer <-chan time.Time
+	if answerTimer != nil {
+		defer answerTimer.Stop()
+		answerTimeout = answerTimer.C
+	}
+	sigDone := c.p.dispDone
+	for !c.State().Final() {
+		if c.State() == StateConnected {
+			answerTimeout, connectTimer, sigDone = nil, nil, nil
+		}
+		select {
+		case m := <-c.inbox:
+			c.onMessage(m)
+		case ev := <-c.pcEvents:
+			c.onPCEvent(ev)
+		case r := <-c.reqs:
+			if r.kind == reqAnswer && connectTimer == nil {
+				t := time.NewTimer(connectTimeout)
+				defer t.Stop()
+				connectTimer = t.C
+			}
+			c.onRequest(r)
+		case reason := <-c.hangups:
+			c.hangup(reason)
+		case <-answerTimeout:
+			c.fail(fmt.Errorf("%w after %s", ErrNoAnswer, c.p.cfg.AnswerTimeout), signaling.StatusNoAnswer,
+				"no answer within "+c.p.cfg.AnswerTimeout.String(), true)
+		case <-connectTimer:
+			err := fmt.Errorf("%w: no media connection within %s of the answer", ErrMediaFailure, connectTimeout)
+			c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
+		case <-sigDone:
+			// Before Connected the call cannot progress without the server.
+			c.fail(c.p.SignalingErr(), 0, "signaling connection lost before the call connected", false)
+		}
+	}
+}
+
+func (c *Call) onMessage(m signaling.Message) {
+	switch m.Type {
+	case signaling.TypeTrying:
+		if c.dir == Outgoing {
+			c.setState(StateInitiated, Transition{ReasonText: "call routed by the signaling server"}, nil)
+		}
+	case signaling.TypeRinging:
+		if c.dir == Outgoing {
+			c.setState(StateRinging, Transition{StatusCode: 180, ReasonText: "callee is ringing"}, nil)
+		}
+	case signaling.TypeAnswer:
+		if c.dir != Outgoing {
+			return
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			err = fmt.Errorf("%w: unusable answer: %v", ErrProtocol, err)
+			c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
+			return
+		}
+		c.mu.Lock()
+		c.answered = true
+		pending := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		c.log.Debug("answer applied")
+		for _, cand := range pending {
+			c.addRemoteCandidate(cand)
+		}
+	case signaling.TypeCandidate:
+		if m.Candidate == nil || m.Candidate.Candidate == "" {
+			return // end of candidates: nothing to do for pion
+		}
+		cand := webrtc.ICECandidateInit{
+			Candidate:        m.Candidate.Candidate,
+			SDPMid:           m.Candidate.SDPMid,
+			SDPMLineIndex:    m.Candidate.SDPMLineIndex,
+			UsernameFragment: m.Candidate.UsernameFragment,
+		}
+		if c.pc.RemoteDescription() == nil {
+			c.mu.Lock()
+			c.pending = append(c.pending, cand)
+			c.mu.Unlock()
+			return
+		}
+		c.addRemoteCandidate(cand)
+	case signaling.TypeEnd:
+		c.remoteEnd(m.Status, m.Reason)
+	case signaling.TypeError:
+		err := fmt.Errorf("%w: server said %s: %s", ErrProtocol, m.Code, m.Message)
+		if c.State() == StateConnected {
+			c.log.Warn("signaling error during call", "code", m.Code, "message", m.Message)
+			return
+		}
+		c.fail(err, 0, m.Message, false)
+	}
+}
+
+func (c *Call) addRemoteCandidate(cand webrtc.ICECandidateInit) {
+	if err := c.pc.AddICECandidate(cand); err != nil {
+		c.log.Debug("remote candidate refused", "candidate", cand.Candidate, "err", err)
+	}
+}
+
+// remoteEnd handles an "end" from the server or the far end.
+func (c *Call) remoteEnd(status int, reason string) {
+	if reason == "" {
+		reason = signaling.StatusText(status)
+	}
+	t := Transition{StatusCode: status, ReasonText: reason}
+	state := c.State()
+	connected := state == StateConnected
+	err := errForStatus(status, connected)
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, reason)
+	}
+	if c.dir == Incoming && !connected {
+		c.mu.Lock()
+		answered := c.answered
+		c.mu.Unlock()
+		if !answered {
+			c.setState(StateCancelled, t, err)
+			return
+		}
+	}
+	c.setState(StateEnded, t, err)
+}
+
+func (c *Call) onPCEvent(ev pcEvent) {
+	switch {
+	case ev.candidate != nil:
+		init := ev.candidate.ToJSON()
+		_ = c.p.send(signaling.Message{Type: signaling.TypeCandidate, CallID: c.id, Candidate: &signaling.Candidate{
+			Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment,
+		}})
+	case ev.gathered:
+		_ = c.p.send(signaling.Message{Type: signaling.TypeCandidate, CallID: c.id, Candidate: &signaling.Candidate{}})
+	case ev.ice != webrtc.ICEConnectionStateUnknown:
+		c.mu.Lock()
+		c.iceState = ev.ice
+		c.mu.Unlock()
+		c.log.Debug("media connection state changed", "state", ev.ice.String())
+		if h := c.p.cfg.Hooks.MediaChanged; h != nil {
+			h(c, ev.ice)
+		}
+	case ev.conn != webrtc.PeerConnectionStateUnknown:
+		switch ev.conn {
+		case webrtc.PeerConnectionStateConnected:
+			c.mu.Lock()
+			answered := c.answered
+			c.mu.Unlock()
+			if answered {
+				c.setState(StateConnected, Transition{StatusCode: 200, ReasonText: "media connected"}, nil)
+			}
+		case webrtc.PeerConnectionStateDisconnected:
+			c.log.Warn("media connection interrupted; waiting for it to recover")
+		case webrtc.PeerConnectionStateFailed:
+			err := fmt.Errorf("%w: ICE/DTLS connection failed", ErrMediaFailure)
+			c.fail(err, signaling.StatusMediaFailure, "media connection failed", true)
+		default:
+		}
+	}
+}
+
+func (c *Call) onRequest(r request) {
+	var err error
+	switch r.kind {
+	case reqAnswer:
+		err = c.answer()
+	case reqReject:
+		err = c.rejectReq(r.status, r.reason)
+	}
+	if r.reply != nil {
+		r.reply <- err
+	}
+}
+
+func (c *Call) answer() error {
+	c.mu.Lock()
+	state, answered := c.state, c.answered
+	c.mu.Unlock()
+	if c.dir != Incoming || answered || (state != StateRinging && state != StateInitiated) {
+		return fmt.Errorf("%w: cannot answer a call in state %s", ErrInvalidState, state)
+	}
+	ans, err := c.pc.CreateAnswer(nil)
+	if err == nil {
+		err = c.pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		err = fmt.Errorf("%w: creating answer: %v", ErrMediaFailure, err)
+		c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
+		return err
+	}
+	if err := c.p.send(signaling.Message{Type: signaling.TypeAnswer, CallID: c.id, SDP: ans.SDP}); err != nil {
+		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
+		c.fail(err, 0, "signaling connection lost", false)
+		return err
+	}
+	c.mu.Lock()
+	c.answered = true
+	c.mu.Unlock()
+	c.log.Info("answered")
+	return nil
+}
+
+func (c *Call) rejectReq(status int, reason string) error {
+	c.mu.Lock()
+	answered := c.answered
+	c.mu.Unlock()
+	if c.dir != Incoming || answered {
+		return fmt.Errorf("%w: only an unanswered incoming call can be rejected", ErrInvalidState)
+	}
+	c.reject(status, reason)
+	return nil
+}
+
+func (c *Call) reject(status int, reason string) {
+	if status == 0 {
+		status = signaling.StatusDeclined
+	}
+	if reason == "" {
+		reason = signaling.StatusText(status)
+	}
+	_ = c.p.send(signaling.Message{Type: signaling.TypeReject, CallID: c.id, Status: status, Reason: reason})
+	c.setState(StateEnded, Transition{StatusCode: status, ReasonText: "rejected locally: " + reason}, nil)
+}
+
+// hangup ends the call from this side.
+func (c *Call) hangup(reason string) {
+	if reason == "" {
+		reason = "local hang-up"
+	}
+	c.mu.Lock()
+	state, answered := c.state, c.answered
+	c.mu.Unlock()
+	switch {
+	case state == StateConnected:
+		c.endLocal(signaling.StatusNormal, reason, nil)
+	case c.dir == Incoming && !answered:
+		c.reject(signaling.StatusDeclined, reason)
+	case c.dir == Incoming:
+		c.endLocal(signaling.StatusNormal, reason, nil)
+	default: // an outgoing call not connected yet
+		c.endLocal(signaling.StatusCancelled, reason, fmt.Errorf("%w: %s", ErrInterrupted, reason))
+	}
+}
+
+// endLocal ends the call and tells the far end.
+func (c *Call) endLocal(status int, reason string, err error) {
+	if sendErr := c.p.send(signaling.Message{Type: signaling.TypeEnd, CallID: c.id, Status: status, Reason: reason}); sendErr != nil {
+		c.log.Warn("could not tell the far end about the hang-up", "err", sendErr)
+	}
+	c.setState(StateEnded, Transition{StatusCode: status, ReasonText: reason}, err)
+}
+
+// fail ends the call with err; notify tells the far end.
+func (c *Call) fail(err error, status int, reason string, notify bool) {
+	if notify {
+		_ = c.p.send(signaling.Message{Type: signaling.TypeEnd, CallID: c.id, Status: status, Reason: reason})
+	}
+	c.setState(StateEnded, Transition{StatusCode: status, ReasonText: reason}, err)
+}
+
+// teardown releases everything once the call is final. The order matters:
+// the hooks read stats from a live PeerConnection, then callbacks are
+// unblocked, then the connection closes, then its readers are awaited.
+func (c *Call) teardown() {
+	if !c.State().Final() {
+		// Only reachable through a bug; never leave a call half alive.
+		c.setState(StateEnded, Transition{ReasonText: "internal error"}, ErrProtocol)
+	}
+	if h := c.p.cfg.Hooks.CallEnding; h != nil {
+		h(c)
+	}
+	c.mu.Lock()
+	c.tornDown = true
+	c.mu.Unlock()
+	c.cancel()
+	if c.pc != nil {
+		if err := c.pc.GracefulClose(); err != nil {
+			c.log.Debug("closing peer connection", "err", err)
+		}
+	}
+	c.media.Wait()
+	c.p.forget(c)
+	close(c.done)
+}

@@ -1,0 +1,324 @@
+package call
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v5/test"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling"
+)
+
+// testServer runs a real signaling server on a loopback port.
+func testServer(t *testing.T) (url string, srv *signaling.Server, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv = signaling.NewServer(signaling.ServerConfig{Logger: testLogger(t)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, srv.Handler(), 2*time.Second) }()
+	return "ws://" + ln.Addr().String() + "/ws", srv, func() {
+		cancel()
+		<-done
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CALLSTAT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func testSource(t *testing.T, spec string) *audio.Source {
+	t.Helper()
+	s, err := audio.ParseSpec(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := audio.Open(s, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+type recorder struct {
+	mu      sync.Mutex
+	changes map[string][]StateChange
+	started map[string]bool
+	ending  map[string]State
+}
+
+func newRecorder() *recorder {
+	return &recorder{changes: map[string][]StateChange{}, started: map[string]bool{}, ending: map[string]State{}}
+}
+
+func (r *recorder) hooks() Hooks {
+	return Hooks{
+		CallStarted: func(c *Call) { r.mu.Lock(); r.started[c.ID()] = true; r.mu.Unlock() },
+		StateChanged: func(c *Call, ch StateChange) {
+			r.mu.Lock()
+			r.changes[c.ID()] = append(r.changes[c.ID()], ch)
+			r.mu.Unlock()
+		},
+		CallEnding: func(c *Call) { r.mu.Lock(); r.ending[c.ID()] = c.State(); r.mu.Unlock() },
+	}
+}
+
+func (r *recorder) states(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, ch := range r.changes[id] {
+		out = append(out, ch.State.String())
+	}
+	return out
+}
+
+func newTestPhone(t *testing.T, url, id string, register bool, src *audio.Source, hooks Hooks) *Phone {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p, err := NewPhone(ctx, Config{
+		ServerURL: url, Identity: id, Register: register, Source: src,
+		ICELoopback: true, Logger: testLogger(t), Hooks: hooks,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func wait(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// autoAnswer answers every incoming call until the phone closes.
+func autoAnswer(t *testing.T, p *Phone) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for c := range p.Incoming() {
+			if err := c.Answer(context.Background()); err != nil && !errors.Is(err, ErrInvalidState) {
+				t.Errorf("answer: %v", err)
+			}
+		}
+	}()
+	return &wg
+}
+
+func TestCallConnectsAndEnds(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	report := test.CheckRoutines(t)
+	defer report()
+
+	url, _, stopServer := testServer(t)
+	defer stopServer()
+	toneA, toneB := testSource(t, "tone:1000"), testSource(t, "tone:600")
+	defer toneA.Close()
+	defer toneB.Close()
+
+	calleeRec, callerRec := newRecorder(), newRecorder()
+	alice := newTestPhone(t, url, "alice@example.com", true, toneA, calleeRec.hooks())
+	answering := autoAnswer(t, alice)
+	bob := newTestPhone(t, url, "bob@example.com", false, toneB, callerRec.hooks())
+
+	c, err := bob.Dial(context.Background(), "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, c.Connected(), "caller Connected")
+	if c.SetupTime() <= 0 {
+		t.Errorf("setup time %v, want > 0", c.SetupTime())
+	}
+
+	// Audio flows both ways: each side's inbound-rtp counts packets.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if inboundPackets(c) > 10 && len(alice.Calls()) == 1 && inboundPackets(alice.Calls()[0]) > 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audio: caller received %d packets", inboundPackets(c))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	aliceCall := alice.Calls()[0]
+
+	c.Hangup("test done")
+	wait(t, c.Done(), "caller Done")
+	wait(t, aliceCall.Done(), "callee Done")
+	if err := c.Err(); err != nil {
+		t.Errorf("caller err = %v, want nil", err)
+	}
+	if err := aliceCall.Err(); err != nil {
+		t.Errorf("callee err = %v, want nil", err)
+	}
+	if got, want := strings.Join(callerRec.states(c.ID()), ","), "Initiated,Ringing,Connected,Ended"; got != want {
+		t.Errorf("caller states %s, want %s", got, want)
+	}
+	if got, want := strings.Join(calleeRec.states(c.ID()), ","), "Ringing,Connected,Ended"; got != want {
+		t.Errorf("callee states %s, want %s", got, want)
+	}
+	if tr := aliceCall.Transition(); tr.StatusCode != signaling.StatusNormal {
+		t.Errorf("callee end transition %+v", tr)
+	}
+	if callerRec.ending[c.ID()] != StateEnded || !callerRec.started[c.ID()] {
+		t.Errorf("caller hooks: started=%v ending=%v", callerRec.started[c.ID()], callerRec.ending[c.ID()])
+	}
+
+	if err := bob.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Close(); err != nil {
+		t.Fatal(err)
+	}
+	answering.Wait()
+}
+
+func inboundPackets(c *Call) uint32 {
+	for _, s := range c.GetStats() {
+		if in, ok := s.(webrtc.InboundRTPStreamStats); ok {
+			return in.PacketsReceived
+		}
+	}
+	return 0
+}
+
+func TestCallErrors(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	report := test.CheckRoutines(t)
+	defer report()
+
+	url, _, stopServer := testServer(t)
+	defer stopServer()
+	tone := testSource(t, "tone")
+	defer tone.Close()
+
+	t.Run("unknown callee", func(t *testing.T) {
+		bob := newTestPhone(t, url, "bob@example.com", false, tone, Hooks{})
+		defer bob.Close()
+		c, err := bob.Dial(context.Background(), "nobody@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait(t, c.Done(), "call end")
+		if !errors.Is(c.Err(), ErrCalleeNotFound) {
+			t.Errorf("err = %v, want ErrCalleeNotFound", c.Err())
+		}
+		if c.Transition().StatusCode != signaling.StatusCalleeNotFound {
+			t.Errorf("transition = %+v", c.Transition())
+		}
+	})
+
+	t.Run("rejected", func(t *testing.T) {
+		alice := newTestPhone(t, url, "carol@example.com", true, tone, Hooks{})
+		defer alice.Close()
+		bob := newTestPhone(t, url, "bob@example.com", false, tone, Hooks{})
+		defer bob.Close()
+		c, err := bob.Dial(context.Background(), "carol@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := <-alice.Incoming()
+		if err := in.Reject(context.Background(), signaling.StatusBusy, "busy here"); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, c.Done(), "call end")
+		if !errors.Is(c.Err(), ErrRejected) {
+			t.Errorf("err = %v, want ErrRejected", c.Err())
+		}
+	})
+
+	t.Run("caller gives up: callee Cancelled", func(t *testing.T) {
+		alice := newTestPhone(t, url, "dave@example.com", true, tone, Hooks{})
+		defer alice.Close()
+		bob := newTestPhone(t, url, "bob@example.com", false, tone, Hooks{})
+		defer bob.Close()
+		c, err := bob.Dial(context.Background(), "dave@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := <-alice.Incoming()
+		c.Hangup("changed my mind")
+		wait(t, c.Done(), "caller end")
+		wait(t, in.Done(), "callee end")
+		if !errors.Is(c.Err(), ErrInterrupted) {
+			t.Errorf("caller err = %v, want ErrInterrupted", c.Err())
+		}
+		if in.State() != StateCancelled {
+			t.Errorf("callee state = %s, want Cancelled", in.State())
+		}
+	})
+
+	t.Run("never connected call closes", func(t *testing.T) {
+		// A registered callee that never answers; the phone is closed with
+		// the call ringing on both sides. Nothing may hang.
+		alice := newTestPhone(t, url, "erin@example.com", true, tone, Hooks{})
+		bob := newTestPhone(t, url, "bob@example.com", false, tone, Hooks{})
+		c, err := bob.Dial(context.Background(), "erin@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-alice.Incoming()
+		done := make(chan struct{})
+		go func() {
+			_ = bob.Close()
+			_ = alice.Close()
+			close(done)
+		}()
+		wait(t, done, "phones to close")
+		if !errors.Is(c.Err(), ErrInterrupted) {
+			t.Errorf("err = %v", c.Err())
+		}
+	})
+
+	t.Run("server unreachable", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		_ = ln.Close()
+		_, err = NewPhone(context.Background(), Config{ServerURL: "ws://" + addr + "/ws", Identity: "x", Source: tone})
+		if !errors.Is(err, ErrServerUnreachable) {
+			t.Errorf("err = %v, want ErrServerUnreachable", err)
+		}
+	})
+
+	t.Run("not a websocket server", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: http.NotFoundHandler()}
+		go func() { _ = hs.Serve(ln) }()
+		defer hs.Close()
+		_, err = NewPhone(context.Background(), Config{ServerURL: "ws://" + ln.Addr().String() + "/ws", Identity: "x", Source: tone})
+		if !errors.Is(err, ErrServerUnreachable) {
+			t.Errorf("err = %v, want ErrServerUnreachable", err)
+		}
+	})
+}

@@ -1,0 +1,348 @@
+// Package call places and answers audio calls: a Phone is one signaling
+// identity with its WebRTC stack; a Call is one PeerConnection with its state
+// machine (state.go, documented in docs/call-states.md).
+package call
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling"
+)
+
+// Hooks let the application follow calls. Each runs on the call's own
+// goroutine and must return promptly.
+type Hooks struct {
+	// CallStarted runs when a call is placed or received, before any media.
+	CallStarted func(*Call)
+	// StateChanged runs after every state change.
+	StateChanged func(*Call, StateChange)
+	// MediaChanged runs when the ICE connection state changes (the SDK's
+	// call:mediaConnectionChange).
+	MediaChanged func(*Call, webrtc.ICEConnectionState)
+	// CallEnding runs once the call is in a final state but before its
+	// PeerConnection closes: the last moment its stats can be read.
+	CallEnding func(*Call)
+}
+
+// Config configures a Phone.
+type Config struct {
+	// ServerURL is the signaling server's WebSocket URL.
+	ServerURL string
+	// Identity is who this phone is: the registered id of an answerer, the
+	// "from" of an anonymous caller.
+	Identity string
+	// Register makes the phone register Identity so that it can receive calls.
+	Register bool
+	// Source is the audio every call sends.
+	Source *audio.Source
+	// ICEServers are STUN/TURN servers; none are needed on one host.
+	ICEServers []webrtc.ICEServer
+	// ICELoopback restricts ICE to loopback addresses, for tests and demos
+	// on one machine: no packet leaves the host.
+	ICELoopback bool
+	// AnswerTimeout bounds how long an outgoing call waits for an answer.
+	AnswerTimeout time.Duration
+	// ICE timeouts (pion's defaults when zero).
+	ICEDisconnectedTimeout time.Duration
+	ICEFailedTimeout       time.Duration
+	Logger                 *slog.Logger
+	Hooks                  Hooks
+	// IncomingQueue is how many unanswered incoming calls may wait for the
+	// application; more are refused as busy.
+	IncomingQueue int
+}
+
+// Phone is one identity on a signaling server, able to place and receive
+// calls. Close ends every call.
+type Phone struct {
+	cfg  Config
+	log  *slog.Logger
+	api  *webrtc.API
+	cert webrtc.Certificate
+	sig  *signaling.Client
+
+	incoming chan *Call
+
+	mu     sync.Mutex
+	calls  map[string]*Call
+	closed bool
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // dispatcher and every call's goroutines
+	dispDone chan struct{}
+	sigErr   error
+}
+
+// NewPhone connects to the signaling server (and registers, if asked).
+func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
+	if cfg.Source == nil {
+		return nil, errors.New("call: Config.Source is required")
+	}
+	if cfg.Identity == "" {
+		return nil, errors.New("call: Config.Identity is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = 60 * time.Second
+	}
+	if cfg.IncomingQueue <= 0 {
+		cfg.IncomingQueue = 64
+	}
+	api, err := newAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// One certificate per phone: generating one per call costs setup time
+	// and buys nothing, as every call of the phone is the same party.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("call: certificate key: %w", err)
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return nil, fmt.Errorf("call: certificate: %w", err)
+	}
+	log := cfg.Logger.With("participant", cfg.Identity)
+	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: cfg.ServerURL, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	p := &Phone{
+		cfg:      cfg,
+		log:      log,
+		api:      api,
+		cert:     *cert,
+		sig:      sig,
+		incoming: make(chan *Call, cfg.IncomingQueue),
+		calls:    map[string]*Call{},
+		ctx:      pctx,
+		cancel:   cancel,
+		dispDone: make(chan struct{}),
+	}
+	if cfg.Register {
+		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: cfg.Identity}); err != nil {
+			cancel()
+			_ = sig.Close()
+			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, cfg.Identity, err)
+		}
+		log.Info("registered", "server", cfg.ServerURL)
+	}
+	p.wg.Add(1)
+	go p.dispatch()
+	return p, nil
+}
+
+func newAPI(cfg Config) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: audio.OpusCodec,
+		PayloadType:        audio.OpusPayloadType,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("call: registering opus: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("call: interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{LoggerFactory: PionLoggerFactory{Logger: cfg.Logger}}
+	// mDNS would send multicast queries off the host; calls here use plain
+	// addresses.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 0)
+	if cfg.ICELoopback {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetInterfaceFilter(isLoopbackInterface)
+		se.SetIPFilter(net.IP.IsLoopback)
+		se.SetRemoteIPFilter(net.IP.IsLoopback)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func isLoopbackInterface(name string) bool {
+	ifc, err := net.InterfaceByName(name)
+	return err == nil && ifc.Flags&net.FlagLoopback != 0
+}
+
+// Identity is who this phone is.
+func (p *Phone) Identity() string { return p.cfg.Identity }
+
+// Incoming delivers calls received by a registered phone, in state Ringing.
+// The application answers or rejects each one.
+func (p *Phone) Incoming() <-chan *Call { return p.incoming }
+
+// SignalingDone is closed when the signaling connection ends; SignalingErr
+// then says why. Calls already connected keep their media.
+func (p *Phone) SignalingDone() <-chan struct{} { return p.dispDone }
+
+// SignalingErr is why the signaling connection ended.
+func (p *Phone) SignalingErr() error {
+	select {
+	case <-p.dispDone:
+		return p.sigErr
+	default:
+		return nil
+	}
+}
+
+// Calls returns the calls in progress.
+func (p *Phone) Calls() []*Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]*Call, 0, len(p.calls))
+	for _, c := range p.calls {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Dial places an anonymous call to callee. The call progresses on its own;
+// wait on Connected and Done.
+func (p *Phone) Dial(ctx context.Context, callee string) (*Call, error) {
+	if callee == "" {
+		return nil, errors.New("call: callee is required")
+	}
+	c, err := p.newCall(uuid.NewString(), Outgoing, callee)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		c.abandon(err)
+		return nil, err
+	}
+	c.start(func() { c.runOutgoing() })
+	return c, nil
+}
+
+// newCall registers a call with the phone. The caller must start it.
+func (p *Phone) newCall(id string, dir Direction, remote string) (*Call, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if _, dup := p.calls[id]; dup {
+		return nil, fmt.Errorf("%w: duplicate call id %s", ErrProtocol, id)
+	}
+	c := newCall(p, id, dir, remote)
+	p.calls[id] = c
+	p.wg.Add(1) // released by the call's run goroutine, or by abandon
+	return c, nil
+}
+
+func (p *Phone) forget(c *Call) {
+	p.mu.Lock()
+	if p.calls[c.id] == c {
+		delete(p.calls, c.id)
+	}
+	p.mu.Unlock()
+}
+
+func (p *Phone) lookup(id string) *Call {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[id]
+}
+
+// send hands a message to the signaling connection; failures are logged by
+// the caller's context since a lost server must not stop a call's media.
+func (p *Phone) send(m signaling.Message) error {
+	return p.sig.Send(m)
+}
+
+// dispatch routes server messages to calls until the connection ends.
+func (p *Phone) dispatch() {
+	defer p.wg.Done()
+	defer close(p.dispDone)
+	for m := range p.sig.Messages() {
+		switch m.Type {
+		case signaling.TypeIncoming:
+			p.receive(m)
+		case signaling.TypeError:
+			if c := p.lookup(m.CallID); c != nil {
+				c.deliver(m)
+				continue
+			}
+			p.log.Warn("signaling server reported an error", "code", m.Code, "message", m.Message)
+		default:
+			if c := p.lookup(m.CallID); c != nil {
+				c.deliver(m)
+				continue
+			}
+			p.log.Debug("message for unknown call", "type", m.Type, "call", m.CallID)
+		}
+	}
+	p.sigErr = fmt.Errorf("%w: %v", ErrSignalingLost, p.sig.Err())
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
+		p.log.Warn("signaling connection lost; calls in progress keep their media", "err", p.sig.Err())
+	}
+}
+
+func (p *Phone) receive(m signaling.Message) {
+	if !p.cfg.Register || m.To != p.cfg.Identity {
+		_ = p.send(signaling.Message{Type: signaling.TypeReject, CallID: m.CallID,
+			Status: signaling.StatusCalleeNotFound, Reason: "not registered here as " + m.To})
+		return
+	}
+	c, err := p.newCall(m.CallID, Incoming, m.From)
+	if err != nil {
+		p.log.Warn("refusing incoming call", "call", m.CallID, "err", err)
+		_ = p.send(signaling.Message{Type: signaling.TypeReject, CallID: m.CallID,
+			Status: signaling.StatusBusy, Reason: err.Error()})
+		return
+	}
+	c.offer = m.SDP
+	c.start(func() { c.runIncoming() })
+}
+
+// Close hangs up every call, closes the signaling connection and waits for
+// every goroutine the phone started.
+func (p *Phone) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
+	p.closed = true
+	calls := make([]*Call, 0, len(p.calls))
+	for _, c := range p.calls {
+		calls = append(calls, c)
+	}
+	p.mu.Unlock()
+
+	for _, c := range calls {
+		c.Hangup("local phone closed")
+	}
+	for _, c := range calls {
+		<-c.Done()
+	}
+	p.cancel()
+	_ = p.sig.Close()
+	p.wg.Wait()
+	// Calls queued for the application but never taken.
+	close(p.incoming)
+	return nil
+}

@@ -1,0 +1,448 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+)
+
+// ServerConfig configures a Server. The zero value works.
+type ServerConfig struct {
+	Logger *slog.Logger
+	// Software is announced in the welcome message, e.g. "callstat/1.2.0".
+	Software string
+	// PingInterval and PongWait set the keepalive: a connection that
+	// answers no ping for PongWait is dropped and its calls ended.
+	PingInterval time.Duration
+	PongWait     time.Duration
+	// HandshakeTimeout bounds the WebSocket upgrade.
+	HandshakeTimeout time.Duration
+	// CheckOrigin decides which browser origins may connect. nil accepts
+	// requests without an Origin header (command-line clients) and
+	// same-host origins, like gorilla's default.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// Server routes calls between connected participants. It holds no media:
+// it only relays the offer/answer exchange and call control.
+type Server struct {
+	cfg      ServerConfig
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu      sync.Mutex
+	closing bool
+	conns   map[*peer]struct{}
+	users   map[string]*peer
+	calls   map[string]*route
+
+	handlers sync.WaitGroup
+	served   atomic.Int64
+}
+
+// peer is the server's view of one client connection.
+type peer struct {
+	*wsConn
+	id     string
+	remote string
+	users  map[string]struct{} // ids registered by this connection; guarded by Server.mu
+}
+
+// route is a call the server carries.
+type route struct {
+	id       string
+	from, to string
+	caller   *peer
+	callee   *peer
+	answered bool
+}
+
+// NewServer returns a server ready to mount with Handler.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Software == "" {
+		cfg.Software = "callstat"
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		conns: map[*peer]struct{}{},
+		users: map[string]*peer{},
+		calls: map[string]*route{},
+	}
+	s.upgrader = websocket.Upgrader{
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		ReadBufferSize:   4096,
+		WriteBufferSize:  4096,
+		CheckOrigin:      cfg.CheckOrigin,
+	}
+	return s
+}
+
+// Mount adds the WebSocket endpoint (/ws) and the health check (/healthz) to mux.
+func (s *Server) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("/ws", s.ServeWS)
+	mux.HandleFunc("/healthz", s.serveHealth)
+}
+
+// Handler serves the WebSocket endpoint at /ws and a health check at /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	return mux
+}
+
+// Health is the body of /healthz.
+type Health struct {
+	Status      string `json:"status"`
+	Connections int    `json:"connections"`
+	Registered  int    `json:"registered"`
+	Calls       int    `json:"calls"`
+}
+
+// Health reports the server's current load.
+func (s *Server) Health() Health {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := Health{Status: "ok", Connections: len(s.conns), Registered: len(s.users), Calls: len(s.calls)}
+	if s.closing {
+		h.Status = "shutting down"
+	}
+	return h
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	h := s.Health()
+	w.Header().Set("Content-Type", "application/json")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(h)
+}
+
+// ServeWS upgrades the request and serves one signaling connection until it
+// ends. It is an http.HandlerFunc.
+func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.handlers.Add(1)
+	s.mu.Unlock()
+	defer s.handlers.Done()
+
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return // the upgrader already answered with an HTTP error
+	}
+	p := &peer{
+		id:     uuid.NewString(),
+		remote: r.RemoteAddr,
+		users:  map[string]struct{}{},
+	}
+	log := s.log.With("conn", p.id[:8], "remote", r.RemoteAddr)
+	p.wsConn = newWSConn(ws, log, connTiming{PingInterval: s.cfg.PingInterval, PongWait: s.cfg.PongWait})
+	p.start()
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		p.close(errors.New("server shutting down"))
+		return
+	}
+	s.conns[p] = struct{}{}
+	s.mu.Unlock()
+	s.served.Add(1)
+	log.Debug("client connected")
+
+	_ = p.send(Message{Type: TypeWelcome, Server: s.cfg.Software, Session: p.id})
+	err = p.readLoop(func(data []byte) bool {
+		s.handle(p, data)
+		return true
+	})
+	s.drop(p)
+	p.close(err)
+	log.Debug("client disconnected", "err", err)
+}
+
+// handle processes one frame from p.
+func (s *Server) handle(p *peer, data []byte) {
+	m, err := Decode(data)
+	if err != nil {
+		var pe *ProtocolError
+		code := ErrCodeBadMessage
+		if errors.As(err, &pe) {
+			code = pe.Code
+		}
+		p.log.Debug("rejected message", "err", err)
+		_ = p.send(Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: err.Error()})
+		return
+	}
+	switch m.Type {
+	case TypeRegister:
+		s.register(p, m)
+	case TypeCall:
+		s.placeCall(p, m)
+	case TypeRinging, TypeAnswer, TypeReject:
+		s.fromCallee(p, m)
+	case TypeCandidate, TypeEnd:
+		s.fromParty(p, m)
+	default:
+		_ = p.send(errorMsg(m, ErrCodeBadMessage, fmt.Sprintf("%q messages are sent by the server, not to it", m.Type)))
+	}
+}
+
+func errorMsg(m Message, code, text string) Message {
+	return Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: text}
+}
+
+func (s *Server) register(p *peer, m Message) {
+	s.mu.Lock()
+	holder, taken := s.users[m.User]
+	if taken && holder != p {
+		s.mu.Unlock()
+		_ = p.send(errorMsg(m, ErrCodeAlreadyRegistered,
+			fmt.Sprintf("%s is already registered by another connection", m.User)))
+		return
+	}
+	s.users[m.User] = p
+	p.users[m.User] = struct{}{}
+	s.mu.Unlock()
+	p.log.Info("participant registered", "user", m.User)
+	_ = p.send(Message{Type: TypeRegistered, RID: m.RID, User: m.User})
+}
+
+func (s *Server) placeCall(p *peer, m Message) {
+	s.mu.Lock()
+	if _, dup := s.calls[m.CallID]; dup {
+		s.mu.Unlock()
+		_ = p.send(errorMsg(m, ErrCodeDuplicateCall, fmt.Sprintf("call id %s is already in use", m.CallID)))
+		return
+	}
+	callee, ok := s.users[m.To]
+	if !ok {
+		s.mu.Unlock()
+		p.log.Info("call to unknown callee", "call", m.CallID, "from", m.From, "to", m.To)
+		_ = p.send(Message{Type: TypeEnd, CallID: m.CallID, Status: StatusCalleeNotFound,
+			Reason: fmt.Sprintf("callee %s is not registered", m.To)})
+		return
+	}
+	r := &route{id: m.CallID, from: m.From, to: m.To, caller: p, callee: callee}
+	s.calls[m.CallID] = r
+	s.mu.Unlock()
+
+	p.log.Info("call routed", "call", m.CallID, "from", m.From, "to", m.To)
+	_ = p.send(Message{Type: TypeTrying, CallID: m.CallID})
+	if err := callee.send(Message{Type: TypeIncoming, CallID: m.CallID, From: m.From, To: m.To, SDP: m.SDP}); err != nil {
+		s.endRoute(r, nil, StatusPeerUnavailable, "callee connection failed")
+	}
+}
+
+// lookup finds the route and checks that p is a party to it.
+func (s *Server) lookup(p *peer, m Message) (*route, bool) {
+	s.mu.Lock()
+	r, ok := s.calls[m.CallID]
+	s.mu.Unlock()
+	if !ok {
+		if m.Type != TypeEnd { // ending an already ended call is a normal race
+			_ = p.send(errorMsg(m, ErrCodeUnknownCall, fmt.Sprintf("no call with id %s", m.CallID)))
+		}
+		return nil, false
+	}
+	if r.caller != p && r.callee != p {
+		p.log.Warn("message for another connection's call refused", "type", m.Type, "call", m.CallID)
+		_ = p.send(errorMsg(m, ErrCodeNotAParty, fmt.Sprintf("this connection is not a party to call %s", m.CallID)))
+		return nil, false
+	}
+	return r, true
+}
+
+func (s *Server) fromCallee(p *peer, m Message) {
+	r, ok := s.lookup(p, m)
+	if !ok {
+		return
+	}
+	if r.callee != p {
+		_ = p.send(errorMsg(m, ErrCodeNotAParty, fmt.Sprintf("only the callee may send %q", m.Type)))
+		return
+	}
+	switch m.Type {
+	case TypeRinging:
+		_ = r.caller.send(Message{Type: TypeRinging, CallID: r.id})
+	case TypeAnswer:
+		s.mu.Lock()
+		already := r.answered
+		r.answered = true
+		s.mu.Unlock()
+		if already {
+			_ = p.send(errorMsg(m, ErrCodeInvalidState, "call "+r.id+" is already answered"))
+			return
+		}
+		_ = r.caller.send(Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP})
+	case TypeReject:
+		status := m.Status
+		if status == 0 {
+			status = StatusDeclined
+		}
+		reason := m.Reason
+		if reason == "" {
+			reason = StatusText(status)
+		}
+		s.endRoute(r, p, status, reason)
+	}
+}
+
+func (s *Server) fromParty(p *peer, m Message) {
+	r, ok := s.lookup(p, m)
+	if !ok {
+		return
+	}
+	other := r.caller
+	if p == r.caller {
+		other = r.callee
+	}
+	switch m.Type {
+	case TypeCandidate:
+		_ = other.send(Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
+	case TypeEnd:
+		status := m.Status
+		if status == 0 {
+			s.mu.Lock()
+			status = StatusNormal
+			if !r.answered {
+				status = StatusCancelled
+			}
+			s.mu.Unlock()
+		}
+		reason := m.Reason
+		if reason == "" {
+			reason = StatusText(status)
+		}
+		s.endRoute(r, p, status, reason)
+	}
+}
+
+// endRoute forgets a call and tells every party except by (the one that
+// ended it, if any) that it ended.
+func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
+	s.mu.Lock()
+	if s.calls[r.id] != r {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.calls, r.id)
+	s.mu.Unlock()
+	s.log.Info("call ended", "call", r.id, "status", status, "reason", reason)
+	end := Message{Type: TypeEnd, CallID: r.id, Status: status, Reason: reason}
+	for _, party := range []*peer{r.caller, r.callee} {
+		if party != by && party != nil {
+			_ = party.send(end)
+		}
+	}
+}
+
+// drop removes a disconnected peer: its registrations go, and each call it
+// was in ends for the other party.
+func (s *Server) drop(p *peer) {
+	s.mu.Lock()
+	delete(s.conns, p)
+	for u := range p.users {
+		if s.users[u] == p {
+			delete(s.users, u)
+		}
+	}
+	var orphaned []*route
+	for _, r := range s.calls {
+		if r.caller == p || r.callee == p {
+			orphaned = append(orphaned, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range orphaned {
+		who := "caller"
+		if r.callee == p {
+			who = "callee"
+		}
+		s.endRoute(r, p, StatusPeerUnavailable, who+" disconnected from the signaling server")
+	}
+}
+
+// Shutdown ends every call with StatusServerShutdown, closes every
+// connection and waits for their handlers, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	routes := make([]*route, 0, len(s.calls))
+	for _, r := range s.calls {
+		routes = append(routes, r)
+	}
+	peers := make([]*peer, 0, len(s.conns))
+	for p := range s.conns {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+
+	for _, r := range routes {
+		s.endRoute(r, nil, StatusServerShutdown, "signaling server shutting down")
+	}
+	for _, p := range peers {
+		p.cancel(errors.New("server shutting down")) // the writer flushes, closes, and the reader returns
+	}
+	done := make(chan struct{})
+	go func() {
+		s.handlers.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, p := range peers {
+			_ = p.ws.Close()
+		}
+		<-done
+		return fmt.Errorf("signaling: shutdown: %w", ctx.Err())
+	}
+}
+
+// Serve serves h (normally Handler, or a mux that Mount extended) on ln until
+// ctx is cancelled, then ends every call and shuts down within
+// shutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler, shutdownTimeout time.Duration) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("signaling: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	wsErr := s.Shutdown(sctx)
+	httpErr := hs.Shutdown(sctx)
+	<-errc
+	return errors.Join(wsErr, httpErr)
+}
