@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/signaling"
@@ -17,6 +18,10 @@ import (
 // "checking" when no candidate pair ever works, so the call needs its own
 // deadline to fail cleanly.
 const connectTimeout = 30 * time.Second
+
+// remoteCloseGrace is how long a call waits for the far end's "end" after
+// the far end closed the media connection.
+const remoteCloseGrace = 2 * time.Second
 
 // ErrInvalidState is returned by Answer and Reject on a call that is not
 // waiting for an answer (the SDK's call:6).
@@ -32,7 +37,9 @@ type Call struct {
 	log    *slog.Logger
 	offer  string // incoming: the caller's offer
 
-	pc *webrtc.PeerConnection
+	pc     *webrtc.PeerConnection
+	getter pionstats.Getter // RTP stream counters of pc
+	sender *webrtc.RTPSender
 
 	inbox    chan signaling.Message
 	pcEvents chan pcEvent
@@ -59,8 +66,9 @@ type Call struct {
 }
 
 type pcEvent struct {
-	candidate *webrtc.ICECandidate
-	gathered  bool
+	candidate  *webrtc.ICECandidate
+	gathered   bool
+	dtlsClosed bool
 	conn      webrtc.PeerConnectionState
 	ice       webrtc.ICEConnectionState
 }
@@ -323,11 +331,11 @@ func (c *Call) setupPC() error {
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
-	pc, err := c.p.api.NewPeerConnection(cfg)
+	pc, getter, err := c.p.newPeerConnection(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: creating peer connection: %v", ErrMediaFailure, err)
 	}
-	c.pc = pc
+	c.pc, c.getter = pc, getter
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		c.post(pcEvent{candidate: cand, gathered: cand == nil})
 	})
@@ -380,6 +388,12 @@ func (c *Call) addLocalAudio() error {
 			}
 		}
 	}
+	c.sender = sender
+	sender.Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
+		if s == webrtc.DTLSTransportStateClosed {
+			c.post(pcEvent{dtlsClosed: true})
+		}
+	})
 	if c.addMediaWorker() {
 		go func() {
 			defer c.media.Done()
@@ -493,7 +507,7 @@ func (c *Call) refuse(err error) {
 
 // loop processes events until the call reaches a final state.
 func (c *Call) loop(answerTimer *time.Timer) {
-	var answerTimeout, connectTimer <-chan time.Time
+	var answerTimeout, connectTimer, closeGrace <-chan time.Time
 	if answerTimer != nil {
 		defer answerTimer.Stop()
 		answerTimeout = answerTimer.C
@@ -507,7 +521,19 @@ func (c *Call) loop(answerTimer *time.Timer) {
 		case m := <-c.inbox:
 			c.onMessage(m)
 		case ev := <-c.pcEvents:
+			if ev.dtlsClosed && closeGrace == nil {
+				// The far end closed its media connection: its "end"
+				// should be on its way. If the server cannot deliver it,
+				// end the call anyway after a grace period.
+				t := time.NewTimer(remoteCloseGrace)
+				defer t.Stop()
+				closeGrace = t.C
+				c.log.Debug("far end closed the media connection")
+				continue
+			}
 			c.onPCEvent(ev)
+		case <-closeGrace:
+			c.setState(StateEnded, Transition{StatusCode: signaling.StatusNormal, ReasonText: "far end closed the media connection"}, nil)
 		case r := <-c.reqs:
 			if r.kind == reqAnswer && connectTimer == nil {
 				t := time.NewTimer(connectTimeout)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
@@ -37,6 +38,44 @@ type Hooks struct {
 	// CallEnding runs once the call is in a final state but before its
 	// PeerConnection closes: the last moment its stats can be read.
 	CallEnding func(*Call)
+}
+
+// Join returns hooks that run h's hooks, then other's.
+func (h Hooks) Join(other Hooks) Hooks {
+	return Hooks{
+		CallStarted: func(c *Call) {
+			if h.CallStarted != nil {
+				h.CallStarted(c)
+			}
+			if other.CallStarted != nil {
+				other.CallStarted(c)
+			}
+		},
+		StateChanged: func(c *Call, ch StateChange) {
+			if h.StateChanged != nil {
+				h.StateChanged(c, ch)
+			}
+			if other.StateChanged != nil {
+				other.StateChanged(c, ch)
+			}
+		},
+		MediaChanged: func(c *Call, s webrtc.ICEConnectionState) {
+			if h.MediaChanged != nil {
+				h.MediaChanged(c, s)
+			}
+			if other.MediaChanged != nil {
+				other.MediaChanged(c, s)
+			}
+		},
+		CallEnding: func(c *Call) {
+			if h.CallEnding != nil {
+				h.CallEnding(c)
+			}
+			if other.CallEnding != nil {
+				other.CallEnding(c)
+			}
+		},
+	}
 }
 
 // Config configures a Phone.
@@ -76,6 +115,12 @@ type Phone struct {
 	cert webrtc.Certificate
 	sig  *signaling.Client
 
+	// newPC serialises PeerConnection creation so that the stats getter
+	// our interceptor reports during NewPeerConnection can be matched to
+	// the connection being created.
+	newPC     sync.Mutex
+	getterFor pionstats.Getter
+
 	incoming chan *Call
 
 	mu     sync.Mutex
@@ -106,7 +151,8 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	if cfg.IncomingQueue <= 0 {
 		cfg.IncomingQueue = 64
 	}
-	api, err := newAPI(cfg)
+	p := &Phone{}
+	api, err := newAPI(cfg, func(_ string, g pionstats.Getter) { p.getterFor = g })
 	if err != nil {
 		return nil, err
 	}
@@ -126,18 +172,11 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	p := &Phone{
-		cfg:      cfg,
-		log:      log,
-		api:      api,
-		cert:     *cert,
-		sig:      sig,
-		incoming: make(chan *Call, cfg.IncomingQueue),
-		calls:    map[string]*Call{},
-		ctx:      pctx,
-		cancel:   cancel,
-		dispDone: make(chan struct{}),
-	}
+	p.cfg, p.log, p.api, p.cert, p.sig = cfg, log, api, *cert, sig
+	p.incoming = make(chan *Call, cfg.IncomingQueue)
+	p.calls = map[string]*Call{}
+	p.ctx, p.cancel = pctx, cancel
+	p.dispDone = make(chan struct{})
 	if cfg.Register {
 		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: cfg.Identity}); err != nil {
 			cancel()
@@ -151,7 +190,20 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	return p, nil
 }
 
-func newAPI(cfg Config) (*webrtc.API, error) {
+// newPeerConnection creates a PeerConnection and returns it with the stats
+// getter of its RTP streams.
+func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pionstats.Getter, error) {
+	p.newPC.Lock()
+	defer p.newPC.Unlock()
+	p.getterFor = nil
+	pc, err := p.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, p.getterFor, nil
+}
+
+func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: audio.OpusCodec,
@@ -160,6 +212,17 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		return nil, fmt.Errorf("call: registering opus: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	// Our own stats interceptor gives the sender-side counters and the
+	// RTCP-derived figures that pion's GetStats leaves out. It must come
+	// before the default interceptors: registered after the report
+	// interceptors it never sees their sender reports, and the round-trip
+	// time stays zero.
+	statsFactory, err := pionstats.NewInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("call: stats interceptor: %w", err)
+	}
+	statsFactory.OnNewPeerConnection(onGetter)
+	ir.Add(statsFactory)
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
@@ -168,6 +231,10 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 0)
+	// A far end that closes its connection sends a DTLS close_notify; by
+	// default pion then closes ours at once, before its final stats can be
+	// read. The call notices the close and ends itself instead.
+	se.DisableCloseByDTLS(true)
 	if cfg.ICELoopback {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetInterfaceFilter(isLoopbackInterface)

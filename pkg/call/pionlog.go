@@ -8,13 +8,16 @@ import (
 	"github.com/pion/logging"
 )
 
-// Levels pion's chatter lands at. pion logs handshakes and gathering at
-// info; users want that only when debugging, so everything below warn goes
-// below slog's debug level, and --log-level debug shows pion's info.
+// Levels pion's chatter lands at. pion warns about many benign races
+// (a packet on a stream that just closed, a ping before candidates arrive),
+// so its info and warnings show only with --log-level debug and its errors
+// as warnings; callstat itself reports what matters to the user.
 const (
 	levelPionTrace = slog.LevelDebug - 8
 	levelPionDebug = slog.LevelDebug - 4
-	levelPionInfo  = slog.LevelDebug
+	levelPionInfo  = slog.LevelDebug - 2
+	levelPionWarn  = slog.LevelDebug
+	levelPionError = slog.LevelWarn
 )
 
 // PionLoggerFactory bridges pion's logging into an slog handler, tagging
@@ -54,7 +57,7 @@ func (p pionLogger) Debug(msg string)                  { p.log(levelPionDebug, m
 func (p pionLogger) Debugf(format string, args ...any) { p.logf(levelPionDebug, format, args...) }
 func (p pionLogger) Info(msg string)                   { p.log(levelPionInfo, msg) }
 func (p pionLogger) Infof(format string, args ...any)  { p.logf(levelPionInfo, format, args...) }
-func (p pionLogger) Warn(msg string)                   { p.log(slog.LevelWarn, msg) }
-func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
-func (p pionLogger) Error(msg string)                  { p.log(slog.LevelError, msg) }
-func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }
+func (p pionLogger) Warn(msg string)                   { p.log(levelPionWarn, msg) }
+func (p pionLogger) Warnf(format string, args ...any)  { p.logf(levelPionWarn, format, args...) }
+func (p pionLogger) Error(msg string)                  { p.log(levelPionError, msg) }
+func (p pionLogger) Errorf(format string, args ...any) { p.logf(levelPionError, format, args...) }

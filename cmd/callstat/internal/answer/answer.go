@@ -1,0 +1,157 @@
+// Package answer implements "callstat answer": register and auto-answer.
+package answer
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/call"
+)
+
+// Options are answer's flags and dependencies.
+type Options struct {
+	Factory *cmdutil.Factory
+	cmdutil.ClientFlags
+	As       string
+	Duration time.Duration
+	MaxCalls int
+	// Registered, when set (tests), is called once the phone is registered.
+	Registered func()
+}
+
+// NewCmdAnswer builds the command; runF replaces the run function in tests.
+func NewCmdAnswer(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "answer --as <id>",
+		Short: "Register as a participant and auto-answer every incoming call",
+		Long: `Register with the signaling server under --as and answer every incoming call,
+several at once if they come. Statistics of each call are sampled every
+--interval from the moment it is received until either side hangs up, and
+stored in this participant's ring of five calls.
+
+Runs until SIGINT/SIGTERM (which hangs up every call first), or until
+--max-calls calls have ended.`,
+		Example: `  callstat answer --as alice@example.com
+  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if strings.TrimSpace(opts.As) == "" {
+				return cmdutil.FlagErrorf("--as is required: the id to register, e.g. --as alice@example.com")
+			}
+			if opts.Duration < 0 || opts.MaxCalls < 0 {
+				return cmdutil.FlagErrorf("--duration and --max-calls must not be negative")
+			}
+			if err := opts.ClientFlags.Validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddClientFlags(cmd, f, &opts.ClientFlags)
+	cmd.Flags().StringVar(&opts.As, "as", f.Getenv("CALLSTAT_AS"), "participant id to register (env CALLSTAT_AS)")
+	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up each call this long after it connects (0: let the caller hang up)")
+	cmd.Flags().IntVar(&opts.MaxCalls, "max-calls", 0, "exit after this many calls have ended (0: run until signalled)")
+	return cmd
+}
+
+// Run answers calls until ctx is cancelled, --max-calls is reached, or the
+// signaling connection is lost.
+func Run(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	var (
+		mu    sync.Mutex
+		ended int
+	)
+	finished := make(chan struct{})
+	var finishOnce sync.Once
+	hooks := call.Hooks{
+		CallEnding: func(c *call.Call) {
+			mu.Lock()
+			ended++
+			n := ended
+			mu.Unlock()
+			if opts.MaxCalls > 0 && n >= opts.MaxCalls {
+				finishOnce.Do(func() { close(finished) })
+			}
+		},
+	}
+	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.As, true, hooks, 0)
+	if err != nil {
+		return err
+	}
+	if opts.Registered != nil {
+		opts.Registered()
+	}
+
+	var handlers sync.WaitGroup
+	defer handlers.Wait()
+	stop := make(chan struct{})
+	defer close(stop)
+	var runErr error
+loop:
+	for {
+		select {
+		case c := <-sp.Phone.Incoming():
+			handlers.Add(1)
+			go func() {
+				defer handlers.Done()
+				handle(ctx, f, opts, c, stop)
+			}()
+		case <-finished:
+			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
+			break loop
+		case <-ctx.Done():
+			break loop
+		case <-sp.Phone.SignalingDone():
+			runErr = sp.Phone.SignalingErr()
+			f.Logger.Error("lost the signaling server; waiting for calls in progress to end", "err", runErr)
+			for _, c := range sp.Phone.Calls() {
+				select {
+				case <-c.Done():
+				case <-ctx.Done():
+				}
+			}
+			break loop
+		}
+	}
+	if err := sp.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// handle answers one call and, with --duration, hangs it up in time.
+func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call, stop <-chan struct{}) {
+	if err := c.Answer(ctx); err != nil {
+		f.Logger.Warn("could not answer", "call", c.ID(), "err", err)
+	}
+	if opts.Duration > 0 {
+		select {
+		case <-c.Connected():
+			t := time.NewTimer(opts.Duration)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				c.Hangup("answerer duration " + opts.Duration.String() + " reached")
+			case <-c.Done():
+			case <-stop:
+			}
+		case <-c.Done():
+		case <-stop:
+		}
+	}
+	select {
+	case <-c.Done():
+		f.Logger.Info(cmdutil.Describe(c))
+	case <-stop:
+	}
+}

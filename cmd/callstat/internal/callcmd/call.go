@@ -1,0 +1,116 @@
+// Package callcmd implements "callstat call": place one anonymous call.
+package callcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/call"
+)
+
+// Options are call's flags and dependencies.
+type Options struct {
+	Factory *cmdutil.Factory
+	cmdutil.ClientFlags
+	Callee        string
+	From          string
+	Duration      time.Duration
+	AnswerTimeout time.Duration
+}
+
+// NewCmdCall builds the command; runF replaces the run function in tests.
+func NewCmdCall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "call <callee> --from <caller>",
+		Short: "Place an anonymous audio call and record its statistics",
+		Long: `Place an anonymous, audio-only call to a registered participant. Statistics are
+sampled every --interval from the moment the call is placed until either side
+hangs up, and stored in the caller's ring of five calls (the --from id).
+
+The call hangs up after --duration once connected, on Ctrl-C, or when the far
+end hangs up. The exit code says how it went (see the README's table).`,
+		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
+  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Callee = strings.TrimSpace(args[0])
+			if opts.Callee == "" {
+				return cmdutil.FlagErrorf("the callee id must not be empty")
+			}
+			if strings.TrimSpace(opts.From) == "" {
+				return cmdutil.FlagErrorf("--from is required: the caller's id, e.g. --from bob@example.com")
+			}
+			if opts.Duration < 0 {
+				return cmdutil.FlagErrorf("--duration must not be negative")
+			}
+			if opts.AnswerTimeout <= 0 {
+				return cmdutil.FlagErrorf("--answer-timeout must be positive")
+			}
+			if err := opts.ClientFlags.Validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddClientFlags(cmd, f, &opts.ClientFlags)
+	cmd.Flags().StringVar(&opts.From, "from", f.Getenv("CALLSTAT_FROM"), "caller id; also the participant whose ring stores the call (env CALLSTAT_FROM)")
+	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up this long after the call connects (0: wait for the far end or Ctrl-C)")
+	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
+	return cmd
+}
+
+// Run places the call and waits for it to end.
+func Run(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.From, false, call.Hooks{}, opts.AnswerTimeout)
+	if err != nil {
+		return err
+	}
+	c, err := sp.Phone.Dial(ctx, opts.Callee)
+	if err != nil {
+		return errors.Join(err, sp.Close())
+	}
+	fmt.Fprintln(f.IO.Out, c.ID())
+
+	select {
+	case <-c.Connected():
+		var timeout <-chan time.Time
+		if opts.Duration > 0 {
+			t := time.NewTimer(opts.Duration)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-timeout:
+			c.Hangup(fmt.Sprintf("call duration %s reached", opts.Duration))
+		case <-ctx.Done():
+			c.Hangup("interrupted by signal")
+		case <-c.Done():
+		}
+	case <-ctx.Done():
+		c.Hangup("interrupted by signal")
+	case <-c.Done():
+	}
+	<-c.Done()
+	storeErr := sp.Close()
+	f.Logger.Info(cmdutil.Describe(c))
+	if err := c.Err(); err != nil {
+		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	return storeErr
+}

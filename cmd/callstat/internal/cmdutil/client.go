@@ -1,0 +1,165 @@
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/spf13/cobra"
+
+	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/store"
+)
+
+// ClientFlags are the flags every softphone command (call, answer) shares.
+type ClientFlags struct {
+	Server      string
+	Store       string
+	Audio       string
+	Interval    time.Duration
+	ICELoopback bool
+	ICEServers  []string
+
+	AudioSpec audio.Spec
+}
+
+// AddClientFlags registers the shared flags with defaults from the
+// environment.
+func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&o.Server, "server", f.EnvOr(EnvServer, DefaultServer), "signaling server WebSocket URL (env "+EnvServer+")")
+	fl.StringVar(&o.Store, "store", f.DefaultStorePath(), "stats store file (env "+EnvStore+")")
+	fl.StringVar(&o.Audio, "audio", "tone", "audio to send: tone[:Hz] or silence")
+	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
+	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
+	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+}
+
+// Validate checks the shared flags; it is called from each command's
+// constructor, so bad values fail before anything starts.
+func (o *ClientFlags) Validate() error {
+	u, err := url.Parse(o.Server)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return FlagErrorf("invalid --server %q: want a ws:// or wss:// URL such as %s", o.Server, DefaultServer)
+	}
+	if o.Store == "" {
+		return FlagErrorf("--store must not be empty")
+	}
+	spec, err := audio.ParseSpec(o.Audio)
+	if err != nil {
+		return &FlagError{Err: err}
+	}
+	o.AudioSpec = spec
+	if o.Interval < 10*time.Millisecond {
+		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
+	}
+	for _, s := range o.ICEServers {
+		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&
+			!strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
+			return FlagErrorf("invalid --ice-server %q: want a stun:, stuns:, turn: or turns: URL", s)
+		}
+	}
+	return nil
+}
+
+// ICEServerList converts --ice-server values for pion.
+func (o *ClientFlags) ICEServerList() []webrtc.ICEServer {
+	if len(o.ICEServers) == 0 {
+		return nil
+	}
+	return []webrtc.ICEServer{{URLs: o.ICEServers}}
+}
+
+// Softphone is everything a calling command runs: store, collector, audio
+// source and phone. Close releases them in the order that loses nothing.
+type Softphone struct {
+	Store     *store.Store
+	Collector *stats.Collector
+	Source    *audio.Source
+	Phone     *call.Phone
+}
+
+// OpenSoftphone opens the store first (so that nothing is dialled when
+// stats could not be kept), then the audio, then connects.
+func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
+	log := f.Logger
+	st, err := store.Open(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	sp := &Softphone{Store: st}
+	sp.Collector = stats.NewCollector(stats.CollectorConfig{
+		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log,
+	})
+	src, err := audio.Open(o.AudioSpec, log)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	sp.Source = src
+	ph, err := call.NewPhone(ctx, call.Config{
+		ServerURL:     o.Server,
+		Identity:      identity,
+		Register:      register,
+		Source:        src,
+		ICEServers:    o.ICEServerList(),
+		ICELoopback:   o.ICELoopback,
+		Logger:        log,
+		Hooks:         call.CollectStatsHooks(sp.Collector).Join(hooks),
+		AnswerTimeout: answerTimeout,
+	})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	sp.Phone = ph
+	return sp, nil
+}
+
+// Close hangs up, flushes stats and closes everything. It returns a store
+// error if samples could not be written.
+func (sp *Softphone) Close() error {
+	if sp.Phone != nil {
+		_ = sp.Phone.Close()
+	}
+	var storeErr error
+	if sp.Collector != nil {
+		if err := sp.Collector.Close(); err != nil {
+			storeErr = fmt.Errorf("%w: %v", ErrStore, err)
+		}
+	}
+	if sp.Source != nil {
+		_ = sp.Source.Close()
+	}
+	if sp.Store != nil {
+		_ = sp.Store.Close()
+	}
+	return storeErr
+}
+
+// Describe is a one-line account of how a call ended, for humans.
+func Describe(c *call.Call) string {
+	t := c.Transition()
+	var dur time.Duration
+	if !c.ConnectedAt().IsZero() {
+		dur = c.EndedAt().Sub(c.ConnectedAt()).Round(10 * time.Millisecond)
+	}
+	s := fmt.Sprintf("call %s %s %s: %s", c.ID(), map[call.Direction]string{call.Outgoing: "to", call.Incoming: "from"}[c.Direction()],
+		c.Remote(), c.State())
+	if t.StatusCode != 0 || t.ReasonText != "" {
+		s += fmt.Sprintf(" (%d %s)", t.StatusCode, t.ReasonText)
+	}
+	if dur > 0 {
+		s += fmt.Sprintf(" after %s connected, setup %s", dur, c.SetupTime().Round(time.Millisecond))
+	}
+	return s
+}
+
+// Discard is a logger that drops everything.
+var Discard = slog.New(slog.DiscardHandler)

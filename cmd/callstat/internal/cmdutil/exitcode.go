@@ -1,0 +1,77 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+
+	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/stats/store"
+)
+
+// ExitCode is a process exit status. The table is in the README; keep the
+// two in step.
+type ExitCode int
+
+// Exit codes.
+const (
+	ExitOK                ExitCode = 0  // the call connected and ended normally; the command did its job
+	ExitError             ExitCode = 1  // anything not listed below
+	ExitUsage             ExitCode = 2  // bad flag, argument or flag value
+	ExitServerUnreachable ExitCode = 3  // the signaling server could not be reached or was lost
+	ExitCalleeNotFound    ExitCode = 4  // nobody is registered under the callee id
+	ExitRejected          ExitCode = 5  // the callee declined, was busy, or did not answer
+	ExitMediaFailure      ExitCode = 6  // ICE/DTLS failed or media stopped
+	ExitInterrupted       ExitCode = 7  // interrupted (SIGINT/SIGTERM) before the call connected
+	ExitPeerLost          ExitCode = 8  // the other party vanished mid-call
+	ExitUserMedia         ExitCode = 10 // the local audio source could not be opened
+	ExitStore             ExitCode = 11 // the stats store could not be opened or written
+	ExitNoData            ExitCode = 12 // dump: nothing stored for that participant
+)
+
+// FlagError is a usage error: the message is shown with a hint to --help.
+type FlagError struct{ Err error }
+
+func (e *FlagError) Error() string { return e.Err.Error() }
+func (e *FlagError) Unwrap() error { return e.Err }
+
+// FlagErrorf makes a FlagError.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{Err: errorf(format, args...)}
+}
+
+// ExitCodeFor maps an error to the documented exit code. This is the only
+// place that decides exit codes.
+func ExitCodeFor(err error) ExitCode {
+	var fe *FlagError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &fe):
+		return ExitUsage
+	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
+		errors.Is(err, call.ErrServerShutdown):
+		return ExitServerUnreachable
+	case errors.Is(err, call.ErrCalleeNotFound):
+		return ExitCalleeNotFound
+	case errors.Is(err, call.ErrRejected), errors.Is(err, call.ErrNoAnswer):
+		return ExitRejected
+	case errors.Is(err, call.ErrMediaFailure):
+		return ExitMediaFailure
+	case errors.Is(err, call.ErrInterrupted), errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.Is(err, call.ErrPeerLost):
+		return ExitPeerLost
+	case errors.Is(err, audio.ErrUserMedia), errors.Is(err, audio.ErrBadSpec):
+		return ExitUserMedia
+	case errors.Is(err, store.ErrNoParticipant), errors.Is(err, store.ErrAmbiguous):
+		return ExitNoData
+	case errors.Is(err, store.ErrOpen), errors.Is(err, ErrStore):
+		return ExitStore
+	default:
+		return ExitError
+	}
+}
+
+// ErrStore wraps failures to write the stats store.
+var ErrStore = errors.New("stats store error")

@@ -1,0 +1,119 @@
+// Package cmdutil holds what every callstat command shares: the factory of
+// injected dependencies, the exit-code table, common flags and logging.
+package cmdutil
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/callstat/callstat/cmd/callstat/internal/buildinfo"
+	"github.com/callstat/callstat/pkg/stats"
+)
+
+// IOStreams are the process's standard streams: data to Out, everything
+// for humans (logs, progress, errors) to ErrOut.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// Factory carries the dependencies commands use, so that tests can swap
+// them.
+type Factory struct {
+	IO     IOStreams
+	Build  buildinfo.Info
+	Getenv func(string) string
+	Now    func() time.Time
+	// Logger is set by the root command from --log-level/--log-format
+	// before any command runs.
+	Logger *slog.Logger
+	// InstanceID identifies this process in SDK entries.
+	InstanceID string
+}
+
+// NewFactory returns the factory for a real process.
+func NewFactory() *Factory {
+	return &Factory{
+		IO:         IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
+		Build:      buildinfo.Read(),
+		Getenv:     os.Getenv,
+		Now:        time.Now,
+		Logger:     slog.New(slog.DiscardHandler),
+		InstanceID: uuid.NewString(),
+	}
+}
+
+// SDKInfo is what the SDK entry of every sample says about this process.
+func (f *Factory) SDKInfo() stats.SDKInfo {
+	return stats.SDKInfo{SDK: "callstat", Version: f.Build.Version, InstanceID: f.InstanceID, Platform: stats.DefaultPlatform()}
+}
+
+// Environment variables for connection flags.
+const (
+	EnvServer = "CALLSTAT_SERVER"
+	EnvStore  = "CALLSTAT_STORE"
+)
+
+// DefaultServer is the signaling URL clients use by default.
+const DefaultServer = "ws://127.0.0.1:8080/ws"
+
+// EnvOr returns the environment variable's value, or def.
+func (f *Factory) EnvOr(name, def string) string {
+	if v := f.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// DefaultStorePath is $CALLSTAT_STORE, else callstat.db in the XDG state
+// directory ($XDG_STATE_HOME/callstat, default ~/.local/state/callstat).
+func (f *Factory) DefaultStorePath() string {
+	if p := f.Getenv(EnvStore); p != "" {
+		return p
+	}
+	dir := f.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home := f.Getenv("HOME")
+		if home == "" {
+			home = "."
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "callstat", "callstat.db")
+}
+
+// Log levels, the SDK's names.
+var logLevels = map[string]slog.Level{
+	"debug":  slog.LevelDebug,
+	"info":   slog.LevelInfo,
+	"warn":   slog.LevelWarn,
+	"error":  slog.LevelError,
+	"silent": slog.LevelError + 100,
+}
+
+// NewLogger builds the process logger from --log-level and --log-format.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	lvl, ok := logLevels[strings.ToLower(level)]
+	if !ok {
+		return nil, FlagErrorf("invalid --log-level %q: use silent, error, warn, info or debug", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, FlagErrorf("invalid --log-format %q: use text or json", format)
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,102 @@
+// Package dump implements "callstat dump": write a participant's ring to a
+// stats file.
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/store"
+)
+
+// Options are dump's flags and dependencies.
+type Options struct {
+	Factory     *cmdutil.Factory
+	Store       string
+	Participant string
+	Out         string
+}
+
+// NewCmdDump builds the command; runF replaces the run function in tests.
+func NewCmdDump(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "dump",
+		Short: "Write a participant's last five calls to a stats file",
+		Long: `Write one participant's ring of calls (at most five, oldest first) to
+<unix-ms>_sdk<version>_call_stats.json in --out, in the seed's structure
+[[callId, [stat, stat, ...]], ...], and print the file's path. Each sample's
+objects follow one another, the SDK entry first (see docs/stats-file.md).
+
+--participant may be omitted when the store holds a single participant.`,
+		Example: `  callstat dump --participant bob@example.com --out artifacts/
+  callstat dump --out - | jq '.[0][1] | length'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Out == "" {
+				return cmdutil.FlagErrorf("--out must not be empty (use - for standard output)")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Store, "store", f.DefaultStorePath(), "stats store file (env "+cmdutil.EnvStore+")")
+	cmd.Flags().StringVarP(&opts.Participant, "participant", "p", "", "whose calls to write (the caller's --from or the answerer's --as)")
+	cmd.Flags().StringVarP(&opts.Out, "out", "o", ".", "directory for the stats file, or - for standard output")
+	return cmd
+}
+
+// Run writes the file.
+func Run(ctx context.Context, opts *Options) error {
+	f := opts.Factory
+	if _, err := os.Stat(opts.Store); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, opts.Store, cmdutil.EnvStore)
+	}
+	st, err := store.Open(ctx, opts.Store)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	participant, err := st.ResolveParticipant(ctx, opts.Participant)
+	if err != nil {
+		return err
+	}
+	path, n, err := Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(f.Now(), f.Build.Version))
+	if err != nil {
+		return err
+	}
+	if path != "" {
+		fmt.Fprintln(f.IO.Out, path)
+		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path)
+	}
+	return nil
+}
+
+// Write writes a participant's ring into dir/name, or to stdout when dir is
+// "-". It returns the path written ("" for stdout) and the number of calls.
+func Write(ctx context.Context, st *store.Store, participant, dir string, stdout io.Writer, name string) (string, int, error) {
+	if dir == "-" {
+		n, err := st.WriteSeedJSON(ctx, stdout, participant)
+		return "", n, err
+	}
+	var n int
+	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
+		var err error
+		n, err = st.WriteSeedJSON(ctx, w, participant)
+		return err
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("writing the stats file in %s: %w", dir, err)
+	}
+	return path, n, nil
+}

@@ -1,0 +1,354 @@
+package stats
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is the seed's sampling period.
+const DefaultInterval = time.Second
+
+// ErrCollectorClosed is returned by Stop after Close.
+var ErrCollectorClosed = errors.New("stats collector closed")
+
+// Source is a call that can be sampled.
+type Source interface {
+	ID() string
+	CollectStats() (Report, error)
+}
+
+// CollectorConfig configures a Collector.
+type CollectorConfig struct {
+	Sink     Sink
+	Interval time.Duration
+	SDK      SDKInfo
+	Logger   *slog.Logger
+	// OnSample, if set, sees every sample after it is taken, on the
+	// collector's goroutine; it must not block.
+	OnSample func(Sample)
+}
+
+// Collector samples every tracked call once per interval, each call on its
+// own phase (its first sample one interval after it started), with one
+// goroutine for all calls, and writes samples through one writer goroutine
+// that commits whatever is queued in a single transaction. A sample is
+// committed as soon as it is taken, so a killed process loses at most one
+// interval.
+type Collector struct {
+	cfg CollectorConfig
+	log *slog.Logger
+
+	cmds   chan command
+	writes chan writeOp
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	lastErr error
+	written int
+}
+
+type command struct {
+	start *entry
+	stop  *stopReq
+}
+
+type stopReq struct {
+	key   string
+	end   EndRecord
+	final bool
+	ack   chan error
+}
+
+type writeOp struct {
+	batch Batch
+	ack   chan error // nil: nobody waits
+}
+
+type entry struct {
+	src         Source
+	callID      string
+	participant string
+	next        time.Time
+	seq         int
+	index       int // in the heap, -1 when not scheduled
+}
+
+func entryKey(participant, callID string) string { return participant + "\x00" + callID }
+
+// NewCollector starts a collector. Close stops it.
+func NewCollector(cfg CollectorConfig) *Collector {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Collector{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		cmds:   make(chan command),
+		writes: make(chan writeOp, 256),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	c.wg.Add(2)
+	go c.schedule()
+	go c.write()
+	return c
+}
+
+// Interval is the sampling period.
+func (c *Collector) Interval() time.Duration { return c.cfg.Interval }
+
+// Start begins collecting a call: its record is stored at once (making room
+// in the participant's ring), and it is sampled every interval until Stop.
+func (c *Collector) Start(src Source, rec CallRecord) {
+	if rec.SDKVersion == "" {
+		rec.SDKVersion = c.cfg.SDK.Version
+	}
+	e := &entry{src: src, callID: rec.CallID, participant: rec.Participant, index: -1}
+	c.log.Info("Starting call stats collection.", "call", rec.CallID, "participant", rec.Participant)
+	select {
+	case c.writes <- writeOp{batch: Batch{Begins: []CallRecord{rec}}}:
+	case <-c.ctx.Done():
+		return
+	}
+	select {
+	case c.cmds <- command{start: e}:
+	case <-c.ctx.Done():
+	}
+}
+
+// Stop ends collection for a call: it takes a last sample when final is
+// true (the call's connection must still be open), stores it with the end
+// record, and returns once both are committed or ctx is done.
+func (c *Collector) Stop(ctx context.Context, end EndRecord, final bool) error {
+	req := &stopReq{key: entryKey(end.Participant, end.CallID), end: end, final: final, ack: make(chan error, 1)}
+	c.log.Info("Stopping call stats collection.", "call", end.CallID, "participant", end.Participant)
+	select {
+	case c.cmds <- command{stop: req}:
+	case <-c.ctx.Done():
+		return ErrCollectorClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.ack:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Err is the last store error, if any write failed.
+func (c *Collector) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// Written counts samples committed so far.
+func (c *Collector) Written() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.written
+}
+
+// Close stops sampling, commits what is queued and waits for both
+// goroutines. Calls still tracked get no end record: stop them first.
+func (c *Collector) Close() error {
+	c.cancel()
+	c.wg.Wait()
+	return c.Err()
+}
+
+// schedule is the sampling goroutine.
+func (c *Collector) schedule() {
+	defer c.wg.Done()
+	defer close(c.writes) // the writer drains and exits
+	entries := map[string]*entry{}
+	var due entryHeap
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		// Since Go 1.23, Reset and Stop leave no stale tick behind.
+		if len(due) > 0 {
+			timer.Reset(time.Until(due[0].next))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case cmd := <-c.cmds:
+			switch {
+			case cmd.start != nil:
+				e := cmd.start
+				key := entryKey(e.participant, e.callID)
+				if _, dup := entries[key]; dup {
+					continue
+				}
+				e.next = time.Now().Add(c.cfg.Interval)
+				entries[key] = e
+				heap.Push(&due, e)
+			case cmd.stop != nil:
+				c.stopEntry(entries, &due, cmd.stop)
+			}
+		case <-timer.C:
+			now := time.Now()
+			var batch Batch
+			for len(due) > 0 && !due[0].next.After(now) {
+				e := due[0]
+				s, err := c.sample(e)
+				if err != nil {
+					// As in the seed: the first failure ends collection
+					// for this call.
+					c.log.Error("Stats collection failed.", "call", e.callID, "participant", e.participant, "err", err)
+					heap.Remove(&due, e.index)
+					continue
+				}
+				batch.Samples = append(batch.Samples, s)
+				e.next = e.next.Add(c.cfg.Interval)
+				if e.next.Before(now) { // we fell behind; do not burst
+					e.next = now.Add(c.cfg.Interval)
+				}
+				heap.Fix(&due, e.index)
+			}
+			if batch.Len() > 0 {
+				select {
+				case c.writes <- writeOp{batch: batch}:
+				case <-c.ctx.Done():
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Collector) stopEntry(entries map[string]*entry, due *entryHeap, req *stopReq) {
+	e, ok := entries[req.key]
+	delete(entries, req.key)
+	var batch Batch
+	if ok {
+		scheduled := e.index >= 0
+		if scheduled {
+			heap.Remove(due, e.index)
+		}
+		if req.final && scheduled {
+			if s, err := c.sample(e); err == nil {
+				batch.Samples = append(batch.Samples, s)
+			} else {
+				c.log.Warn("final stats sample failed", "call", e.callID, "err", err)
+			}
+		}
+	}
+	batch.Ends = []EndRecord{req.end}
+	select {
+	case c.writes <- writeOp{batch: batch, ack: req.ack}:
+	case <-c.ctx.Done():
+		req.ack <- ErrCollectorClosed
+	}
+}
+
+func (c *Collector) sample(e *entry) (Sample, error) {
+	r, err := e.src.CollectStats()
+	if err != nil {
+		return Sample{}, err
+	}
+	s := NewSample(c.cfg.SDK, e.callID, e.participant, e.seq, time.Now(), r)
+	e.seq++
+	if c.cfg.OnSample != nil {
+		c.cfg.OnSample(s)
+	}
+	return s, nil
+}
+
+// write is the store goroutine: it commits queued operations in batches.
+func (c *Collector) write() {
+	defer c.wg.Done()
+	const maxBatch = 2048
+	for op := range c.writes {
+		batch := op.batch
+		var acks []chan error
+		if op.ack != nil {
+			acks = append(acks, op.ack)
+		}
+	drain:
+		for batch.Len() < maxBatch {
+			select {
+			case more, ok := <-c.writes:
+				if !ok {
+					break drain
+				}
+				batch.Begins = append(batch.Begins, more.batch.Begins...)
+				batch.Samples = append(batch.Samples, more.batch.Samples...)
+				batch.Ends = append(batch.Ends, more.batch.Ends...)
+				if more.ack != nil {
+					acks = append(acks, more.ack)
+				}
+			default:
+				break drain
+			}
+		}
+		err := c.commit(batch)
+		for _, ack := range acks {
+			ack <- err
+		}
+	}
+}
+
+func (c *Collector) commit(b Batch) error {
+	if c.cfg.Sink == nil {
+		return nil
+	}
+	// The store must finish even while the process shuts down: a batch in
+	// hand is exactly what must not be lost.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evicted, err := c.cfg.Sink.Write(ctx, b)
+	for _, ev := range evicted {
+		c.log.Info(EvictionMessage, "participant", ev.Participant, "call", ev.CallID)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("storing %d samples: %w", len(b.Samples), err)
+		c.lastErr = err
+		c.log.Error("stats store write failed", "err", err)
+		return err
+	}
+	c.written += len(b.Samples)
+	return nil
+}
+
+// entryHeap orders entries by next due time.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*h = old[:len(old)-1]
+	return e
+}

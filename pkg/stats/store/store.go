@@ -1,0 +1,431 @@
+// Package store keeps callstat's calls and their stats samples in SQLite
+// (modernc.org/sqlite, no cgo), in WAL mode so that several processes can
+// share one file: a ring of stats.RingSize calls per participant.
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/callstat/callstat/pkg/stats"
+)
+
+// Errors.
+var (
+	// ErrOpen means the store file could not be opened or created.
+	ErrOpen = errors.New("cannot open the stats store")
+	// ErrNoParticipant means the store holds no calls for the participant.
+	ErrNoParticipant = errors.New("no calls stored for this participant")
+	// ErrAmbiguous means a participant must be named because the store
+	// holds several.
+	ErrAmbiguous = errors.New("the store holds several participants")
+)
+
+const schemaVersion = 1
+
+const schema = `
+CREATE TABLE IF NOT EXISTS calls (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT, -- order in which calls started
+	participant  TEXT NOT NULL,
+	call_id      TEXT NOT NULL,
+	direction    TEXT NOT NULL,
+	peer         TEXT NOT NULL,
+	started_ms   INTEGER NOT NULL,
+	sdk_version  TEXT NOT NULL,
+	connected_ms INTEGER,
+	ended_ms     INTEGER,
+	end_state    TEXT,
+	status_code  INTEGER,
+	reason       TEXT,
+	error        TEXT,
+	UNIQUE (participant, call_id)
+);
+CREATE INDEX IF NOT EXISTS calls_by_participant ON calls (participant, seq);
+CREATE TABLE IF NOT EXISTS samples (
+	call_seq INTEGER NOT NULL,
+	n        INTEGER NOT NULL,
+	ts_ms    INTEGER NOT NULL,
+	body     BLOB NOT NULL, -- the sample as a JSON array of stats objects
+	PRIMARY KEY (call_seq, n)
+) WITHOUT ROWID;
+`
+
+// Store is an open stats store. It is safe for concurrent use, also by
+// several processes on one file.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens (creating if needed) the store at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, fmt.Errorf("%w: empty path", ErrOpen)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+		}
+	}
+	// busy_timeout lets writers from several processes queue instead of
+	// failing with "database is locked"; _txlock=immediate takes the write
+	// lock at BEGIN so that a read-then-write transaction never has to
+	// upgrade (the upgrade is what fails under contention).
+	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	switch {
+	case v == schemaVersion:
+		return nil
+	case v > schemaVersion:
+		return fmt.Errorf("store schema v%d is newer than this callstat (v%d); upgrade callstat", v, schemaVersion)
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func ms(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
+}
+
+// Write commits a batch in one transaction and trims each participant's
+// ring, returning the calls it evicted.
+func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	var evicted []stats.Evicted
+	for _, c := range b.Begins {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO calls
+			(participant, call_id, direction, peer, started_ms, sdk_version) VALUES (?, ?, ?, ?, ?, ?)`,
+			c.Participant, c.CallID, c.Direction, c.Peer, c.StartedAt.UnixMilli(), c.SDKVersion); err != nil {
+			return nil, fmt.Errorf("recording call %s: %w", c.CallID, err)
+		}
+		ev, err := trimRing(ctx, tx, c.Participant)
+		if err != nil {
+			return nil, err
+		}
+		evicted = append(evicted, ev...)
+	}
+
+	seqs := map[string]int64{}
+	for _, smp := range b.Samples {
+		key := smp.Participant + "\x00" + smp.CallID
+		seq, ok := seqs[key]
+		if !ok {
+			err := tx.QueryRowContext(ctx, `SELECT seq FROM calls WHERE participant = ? AND call_id = ?`,
+				smp.Participant, smp.CallID).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // the call was evicted meanwhile
+			}
+			if err != nil {
+				return nil, err
+			}
+			seqs[key] = seq
+		}
+		body, err := json.Marshal(smp.Objects)
+		if err != nil {
+			return nil, fmt.Errorf("encoding sample of call %s: %w", smp.CallID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO samples (call_seq, n, ts_ms, body) VALUES (?, ?, ?, ?)`,
+			seq, smp.Seq, smp.Time.UnixMilli(), body); err != nil {
+			return nil, fmt.Errorf("storing sample of call %s: %w", smp.CallID, err)
+		}
+	}
+
+	for _, e := range b.Ends {
+		if _, err := tx.ExecContext(ctx, `UPDATE calls SET connected_ms = ?, ended_ms = ?, end_state = ?,
+			status_code = ?, reason = ?, error = ? WHERE participant = ? AND call_id = ?`,
+			ms(e.ConnectedAt), ms(e.EndedAt), e.State, e.StatusCode, e.Reason, e.Error, e.Participant, e.CallID); err != nil {
+			return nil, fmt.Errorf("ending call %s: %w", e.CallID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return evicted, nil
+}
+
+// trimRing deletes a participant's calls beyond the newest RingSize.
+func trimRing(ctx context.Context, tx *sql.Tx, participant string) ([]stats.Evicted, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, call_id FROM calls WHERE participant = ?
+		ORDER BY seq DESC LIMIT -1 OFFSET ?`, participant, stats.RingSize)
+	if err != nil {
+		return nil, err
+	}
+	var old []int64
+	var evicted []stats.Evicted
+	for rows.Next() {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id); err != nil {
+			_ = rows.Close()
+			return nil, err
+		}
+		old = append(old, seq)
+		evicted = append(evicted, stats.Evicted{Participant: participant, CallID: id})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	for _, seq := range old {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE call_seq = ?`, seq); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE seq = ?`, seq); err != nil {
+			return nil, err
+		}
+	}
+	return evicted, nil
+}
+
+// Participants lists the participants with stored calls, sorted.
+func (s *Store) Participants(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT participant FROM calls ORDER BY participant`)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ResolveParticipant returns participant, or the only participant in the
+// store when participant is empty.
+func (s *Store) ResolveParticipant(ctx context.Context, participant string) (string, error) {
+	ps, err := s.Participants(ctx)
+	if err != nil {
+		return "", err
+	}
+	if participant != "" {
+		for _, p := range ps {
+			if p == participant {
+				return p, nil
+			}
+		}
+		return "", fmt.Errorf("%w: %s (stored: %s)", ErrNoParticipant, participant, listOrNone(ps))
+	}
+	switch len(ps) {
+	case 0:
+		return "", fmt.Errorf("%w: the store %s is empty", ErrNoParticipant, s.path)
+	case 1:
+		return ps[0], nil
+	default:
+		return "", fmt.Errorf("%w (%s); choose one with --participant", ErrAmbiguous, strings.Join(ps, ", "))
+	}
+}
+
+func listOrNone(ps []string) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	return strings.Join(ps, ", ")
+}
+
+// CallInfo is a stored call, oldest first in a ring.
+type CallInfo struct {
+	stats.CallRecord
+	End     stats.EndRecord // zero State while the call runs (or if its process died)
+	Samples int
+}
+
+// Calls returns a participant's ring, oldest call first.
+func (s *Store) Calls(ctx context.Context, participant string) ([]CallInfo, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT c.call_id, c.direction, c.peer, c.started_ms, c.sdk_version,
+		c.connected_ms, c.ended_ms, COALESCE(c.end_state, ''), COALESCE(c.status_code, 0), COALESCE(c.reason, ''),
+		COALESCE(c.error, ''), (SELECT COUNT(*) FROM samples WHERE call_seq = c.seq)
+		FROM calls c WHERE c.participant = ? ORDER BY c.seq`, participant)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []CallInfo
+	for rows.Next() {
+		var ci CallInfo
+		var started int64
+		var connected, ended sql.NullInt64
+		if err := rows.Scan(&ci.CallID, &ci.Direction, &ci.Peer, &started, &ci.SDKVersion, &connected, &ended,
+			&ci.End.State, &ci.End.StatusCode, &ci.End.Reason, &ci.End.Error, &ci.Samples); err != nil {
+			return nil, err
+		}
+		ci.Participant = participant
+		ci.StartedAt = time.UnixMilli(started)
+		ci.End.CallID, ci.End.Participant = ci.CallID, participant
+		if connected.Valid {
+			ci.End.ConnectedAt = time.UnixMilli(connected.Int64)
+		}
+		if ended.Valid {
+			ci.End.EndedAt = time.UnixMilli(ended.Int64)
+		}
+		out = append(out, ci)
+	}
+	return out, rows.Err()
+}
+
+// EachSample calls fn with every stored sample of a call in order, as the
+// raw JSON array stored. It streams: one sample in memory at a time.
+func (s *Store) EachSample(ctx context.Context, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT s.n, s.ts_ms, s.body FROM samples s JOIN calls c ON c.seq = s.call_seq
+		WHERE c.participant = ? AND c.call_id = ? ORDER BY s.n`, participant, callID)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var n int
+		var ts int64
+		var body []byte
+		if err := rows.Scan(&n, &ts, &body); err != nil {
+			return err
+		}
+		if err := fn(n, time.UnixMilli(ts), body); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// WriteSeedJSON streams a participant's ring in the seed's structure,
+// [[callId, [stat, stat, ...]], ...], oldest call first; each sample's
+// objects follow one another, SDK entry first. It returns the number of
+// calls written.
+func (s *Store) WriteSeedJSON(ctx context.Context, w io.Writer, participant string) (int, error) {
+	calls, err := s.Calls(ctx, participant)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := io.WriteString(w, "["); err != nil {
+		return 0, err
+	}
+	for i, c := range calls {
+		id, _ := json.Marshal(c.CallID)
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(w, "%s[%s,[", sep, id); err != nil {
+			return 0, err
+		}
+		first := true
+		err := s.EachSample(ctx, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+			inner := trimArray(body)
+			if len(inner) == 0 {
+				return nil
+			}
+			if !first {
+				if _, err := io.WriteString(w, ","); err != nil {
+					return err
+				}
+			}
+			first = false
+			_, err := w.Write(inner)
+			return err
+		})
+		if err != nil {
+			return 0, err
+		}
+		if _, err := io.WriteString(w, "]]"); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := io.WriteString(w, "]"); err != nil {
+		return 0, err
+	}
+	return len(calls), nil
+}
+
+// trimArray strips the brackets of a JSON array.
+func trimArray(body []byte) []byte {
+	b := bytes.TrimSpace(body)
+	if len(b) >= 2 && b[0] == '[' && b[len(b)-1] == ']' {
+		return b[1 : len(b)-1]
+	}
+	return nil
+}
+
+// IntegrityCheck runs SQLite's integrity_check.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	var res string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return fmt.Errorf("integrity_check: %s", res)
+	}
+	return nil
+}
+
+// Summarize returns a participant's ring with each call's summary,
+// computed by streaming its samples.
+func (s *Store) Summarize(ctx context.Context, participant string) ([]CallInfo, []stats.CallSummary, error) {
+	calls, err := s.Calls(ctx, participant)
+	if err != nil {
+		return nil, nil, err
+	}
+	sums := make([]stats.CallSummary, len(calls))
+	for i, c := range calls {
+		var z stats.Summarizer
+		if err := s.EachSample(ctx, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+			return z.AddJSON(body)
+		}); err != nil {
+			return nil, nil, err
+		}
+		sums[i] = z.Summary()
+	}
+	return calls, sums, nil
+}
