@@ -44,7 +44,7 @@ type Call struct {
 	inbox    chan signaling.Message
 	pcEvents chan pcEvent
 	reqs     chan request
-	hangups  chan string // capacity 1: one pending hang-up is enough
+	hangups  chan string     // capacity 1: one pending hang-up is enough
 	ctx      context.Context // cancelled at teardown; unblocks callbacks
 	cancel   context.CancelFunc
 
@@ -69,8 +69,8 @@ type pcEvent struct {
 	candidate  *webrtc.ICECandidate
 	gathered   bool
 	dtlsClosed bool
-	conn      webrtc.PeerConnectionState
-	ice       webrtc.ICEConnectionState
+	conn       webrtc.PeerConnectionState
+	ice        webrtc.ICEConnectionState
 }
 
 type requestKind int

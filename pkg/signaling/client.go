@@ -30,7 +30,9 @@ type ServerError struct {
 	Message string
 }
 
-func (e *ServerError) Error() string { return "signaling server refused: " + e.Message + " (" + e.Code + ")" }
+func (e *ServerError) Error() string {
+	return "signaling server refused: " + e.Message + " (" + e.Code + ")"
+}
 
 // ClientConfig configures Dial.
 type ClientConfig struct {
