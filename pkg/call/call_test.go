@@ -155,10 +155,7 @@ func TestCallConnectsAndEnds(t *testing.T) {
 
 	// Audio flows both ways: each side's inbound-rtp counts packets.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if inboundPackets(c) > 10 && len(alice.Calls()) == 1 && inboundPackets(alice.Calls()[0]) > 10 {
-			break
-		}
+	for inboundPackets(c) <= 10 || len(alice.Calls()) != 1 || inboundPackets(alice.Calls()[0]) <= 10 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no audio: caller received %d packets", inboundPackets(c))
 		}

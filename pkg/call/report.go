@@ -57,7 +57,7 @@ func (c *Call) senderStats() []stats.Object {
 		"kind":            "audio",
 		"packetsSent":     st.OutboundRTPStreamStats.PacketsSent,
 		"bytesSent":       st.OutboundRTPStreamStats.BytesSent,
-		"headerBytesSent": st.OutboundRTPStreamStats.HeaderBytesSent,
+		"headerBytesSent": st.HeaderBytesSent,
 		"nackCount":       st.OutboundRTPStreamStats.NACKCount,
 	}
 	objs := []stats.Object{out}

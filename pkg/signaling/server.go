@@ -443,6 +443,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler, shu
 	defer cancel()
 	wsErr := s.Shutdown(sctx)
 	httpErr := hs.Shutdown(sctx)
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		httpErr = errors.Join(httpErr, err)
+	}
 	return errors.Join(wsErr, httpErr)
 }

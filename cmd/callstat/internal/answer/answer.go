@@ -47,7 +47,7 @@ Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 			if opts.Duration < 0 || opts.MaxCalls < 0 {
 				return cmdutil.FlagErrorf("--duration and --max-calls must not be negative")
 			}
-			if err := opts.ClientFlags.Validate(); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -58,7 +58,7 @@ end hangs up. The exit code says how it went (see the README's table).`,
 			if opts.AnswerTimeout <= 0 {
 				return cmdutil.FlagErrorf("--answer-timeout must be positive")
 			}
-			if err := opts.ClientFlags.Validate(); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			if runF != nil {

@@ -49,6 +49,10 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitOK
 	case errors.As(err, &fe):
 		return ExitUsage
+	// Lost stats outrank how the call went: the artifact a CI job keeps is
+	// incomplete, and that must not pass for a mere call failure.
+	case errors.Is(err, store.ErrOpen), errors.Is(err, ErrStore):
+		return ExitStore
 	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
 		errors.Is(err, call.ErrServerShutdown):
 		return ExitServerUnreachable
@@ -66,8 +70,6 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitUserMedia
 	case errors.Is(err, store.ErrNoParticipant), errors.Is(err, store.ErrAmbiguous):
 		return ExitNoData
-	case errors.Is(err, store.ErrOpen), errors.Is(err, ErrStore):
-		return ExitStore
 	default:
 		return ExitError
 	}

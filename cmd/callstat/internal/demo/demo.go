@@ -121,12 +121,17 @@ func Run(ctx context.Context, opts *Options) (err error) {
 		return err
 	}
 	var answering sync.WaitGroup
+	answered := make(chan *call.Call, opts.Calls)
 	answering.Add(1)
 	go func() {
 		defer answering.Done()
 		for c := range alice.Phone.Incoming() {
 			if aerr := c.Answer(ctx); aerr != nil {
 				f.Logger.Warn("demo: answer failed", "err", aerr)
+			}
+			select {
+			case answered <- c:
+			default:
 			}
 		}
 	}()
@@ -144,7 +149,7 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	var callErrs []error
 	for i := 1; i <= opts.Calls && ctx.Err() == nil; i++ {
 		fmt.Fprintf(f.IO.ErrOut, "demo: call %d of %d: %s -> %s for %s\n", i, opts.Calls, Caller, Callee, opts.Duration)
-		if cerr := placeCall(ctx, bob.Phone, opts.Duration); cerr != nil {
+		if cerr := placeCall(ctx, bob.Phone, opts.Duration, answered); cerr != nil {
 			callErrs = append(callErrs, cerr)
 		}
 	}
@@ -180,7 +185,9 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	return errors.Join(callErrs...)
 }
 
-func placeCall(ctx context.Context, ph *call.Phone, d time.Duration) error {
+// placeCall makes one call and returns once both ends have finished it, so
+// that the answerer's record holds the caller's hang-up too.
+func placeCall(ctx context.Context, ph *call.Phone, d time.Duration, answered <-chan *call.Call) error {
 	c, err := ph.Dial(ctx, Callee)
 	if err != nil {
 		return err
@@ -201,5 +208,13 @@ func placeCall(ctx context.Context, ph *call.Phone, d time.Duration) error {
 	case <-c.Done():
 	}
 	<-c.Done()
+	select {
+	case in := <-answered:
+		select {
+		case <-in.Done():
+		case <-time.After(5 * time.Second):
+		}
+	default: // never answered
+	}
 	return c.Err()
 }

@@ -1,0 +1,538 @@
+package main
+
+// End-to-end tests: the real binary, as separate processes talking over
+// loopback, exactly as a CI job would run it.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "callstat-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "callstat")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building callstat:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running callstat process whose JSON log lines can be awaited.
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+
+	mu    sync.Mutex
+	lines []map[string]any
+	raw   []string
+	grew  chan struct{}
+	done  chan struct{}
+	code  int
+}
+
+// start runs callstat with JSON logs at debug level.
+func start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	args = append([]string{"--log-format", "json", "--log-level", "debug"}, args...)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{t: t, name: name, cmd: cmd, grew: make(chan struct{}), done: make(chan struct{})}
+	cmd.Stdout = &p.stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			var m map[string]any
+			_ = json.Unmarshal([]byte(line), &m)
+			p.mu.Lock()
+			p.raw = append(p.raw, line)
+			if m != nil {
+				p.lines = append(p.lines, m)
+			}
+			close(p.grew)
+			p.grew = make(chan struct{})
+			p.mu.Unlock()
+		}
+	}()
+	go func() {
+		<-readDone
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.code = cmd.ProcessState.ExitCode()
+		_ = err
+		p.mu.Unlock()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("--- %s stderr:\n%s", name, p.stderrText())
+		}
+	})
+	return p
+}
+
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.raw, "\n")
+}
+
+// waitLog waits for a log line with msg whose attributes include want.
+func (p *proc) waitLog(timeout time.Duration, msg string, want map[string]any) map[string]any {
+	p.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		p.mu.Lock()
+		lines, grew := p.lines, p.grew
+		p.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			if matches(lines[seen], msg, want) {
+				return lines[seen]
+			}
+		}
+		select {
+		case <-grew:
+		case <-p.done:
+			p.mu.Lock()
+			n := len(p.lines)
+			p.mu.Unlock()
+			if n == seen {
+				p.t.Fatalf("%s exited before logging %q %v", p.name, msg, want)
+			}
+		case <-deadline.C:
+			p.t.Fatalf("%s did not log %q %v within %s", p.name, msg, want, timeout)
+		}
+	}
+}
+
+func matches(line map[string]any, msg string, want map[string]any) bool {
+	if line["msg"] != msg {
+		return false
+	}
+	for k, v := range want {
+		if fmt.Sprint(line[k]) != fmt.Sprint(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s still running after %s", p.name, timeout)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.code
+}
+
+func (p *proc) signal(sig os.Signal) {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signalling %s: %v", p.name, err)
+	}
+}
+
+// serve starts a signaling server on a free loopback port and returns its URL.
+func serve(t *testing.T) (string, *proc) {
+	t.Helper()
+	s := start(t, "serve", nil, "serve", "--listen", "127.0.0.1:0")
+	line := s.waitLog(10*time.Second, "signaling server listening", nil)
+	return line["ws"].(string), s
+}
+
+// answerer registers id and auto-answers.
+func answerer(t *testing.T, url, id, storePath string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"answer", "--as", id, "--server", url, "--store", storePath, "--ice-loopback", "--audio", "tone:440"}, extra...)
+	a := start(t, "answer "+id, nil, args...)
+	a.waitLog(10*time.Second, "registered", nil)
+	return a
+}
+
+// run runs callstat to completion and returns stdout, stderr and exit code.
+func run(t *testing.T, timeout time.Duration, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("callstat %v timed out; stderr:\n%s", args, errb.String())
+	}
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("callstat %v: %v", args, err)
+		}
+		code = ee.ExitCode()
+	}
+	return out.String(), errb.String(), code
+}
+
+// seedFile is the stats file's structure: [[callId, [stat, ...]], ...].
+type seedCall struct {
+	ID    string
+	Stats []map[string]any
+}
+
+func readStatsFile(t *testing.T, path string) []seedCall {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw [][]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("stats file is not [[callId, [stats...]], ...]: %v", err)
+	}
+	var out []seedCall
+	for _, pair := range raw {
+		if len(pair) != 2 {
+			t.Fatalf("call entry has %d elements, want 2", len(pair))
+		}
+		var c seedCall
+		if err := json.Unmarshal(pair[0], &c.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(pair[1], &c.Stats); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// samples splits a call's flat list into samples at each SDK entry.
+func samples(t *testing.T, c seedCall) [][]map[string]any {
+	t.Helper()
+	var out [][]map[string]any
+	for i, o := range c.Stats {
+		if o["type"] == "callstat_sdk_info" {
+			out = append(out, nil)
+		} else if i == 0 {
+			t.Fatalf("call %s: first object is %v, not the SDK entry", c.ID, o["type"])
+		}
+		out[len(out)-1] = append(out[len(out)-1], o)
+	}
+	return out
+}
+
+func field(sample []map[string]any, typ, name string) (float64, bool) {
+	for _, o := range sample {
+		if o["type"] == typ {
+			v, ok := o[name].(float64)
+			return v, ok
+		}
+	}
+	return 0, false
+}
+
+var statsFileRE = regexp.MustCompile(`^\d{13}_sdk[A-Za-z0-9.+-]+_call_stats\.json$`)
+
+func dumpFile(t *testing.T, storePath, participant string) []seedCall {
+	t.Helper()
+	outDir := t.TempDir()
+	stdout, stderr, code := run(t, 20*time.Second, "dump", "--store", storePath, "--participant", participant, "--out", outDir)
+	if code != 0 {
+		t.Fatalf("dump exit %d: %s", code, stderr)
+	}
+	path := strings.TrimSpace(stdout)
+	if filepath.Dir(path) != outDir || !statsFileRE.MatchString(filepath.Base(path)) {
+		t.Fatalf("dump printed %q; want a file in %s named like <unix-ms>_sdk<version>_call_stats.json", path, outDir)
+	}
+	return readStatsFile(t, path)
+}
+
+func TestEndToEndCall(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
+	answerer(t, url, "alice@example.com", aliceStore)
+
+	stdout, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone:1000", "--duration", "3s")
+	if code != 0 {
+		t.Fatalf("call exit %d, want 0; stderr:\n%s", code, stderr)
+	}
+	callID := strings.TrimSpace(stdout)
+
+	calls := dumpFile(t, bobStore, "bob@example.com")
+	if len(calls) != 1 || calls[0].ID != callID {
+		t.Fatalf("caller's file holds %d calls (%v), want the one call %s", len(calls), calls, callID)
+	}
+	ss := samples(t, calls[0])
+	if len(ss) < 3 || len(ss) > 6 {
+		t.Fatalf("caller has %d samples for a 3 s call, want about 3", len(ss))
+	}
+	for i, s := range ss {
+		sdk := s[0]
+		if sdk["callId"] != callID || sdk["sdk"] != "callstat" || !strings.HasPrefix(fmt.Sprint(sdk["id"]), "callstat-sdk-info_") {
+			t.Errorf("sample %d SDK entry = %v", i, sdk)
+		}
+	}
+	// Audio flows both ways: the caller's inbound packets grow between
+	// samples, and so do the answerer's.
+	first, ok1 := field(ss[1], "inbound-rtp", "packetsReceived")
+	last, ok2 := field(ss[len(ss)-1], "inbound-rtp", "packetsReceived")
+	if !ok1 || !ok2 || last <= first {
+		t.Errorf("caller inbound-rtp packetsReceived did not grow: %v -> %v", first, last)
+	}
+	sent, ok := field(ss[len(ss)-1], "outbound-rtp", "packetsSent")
+	if !ok || sent < 100 {
+		t.Errorf("caller outbound-rtp packetsSent = %v, want >= 100 after 3 s", sent)
+	}
+
+	aliceCalls := dumpFile(t, aliceStore, "alice@example.com")
+	if len(aliceCalls) != 1 || aliceCalls[0].ID != callID {
+		t.Fatalf("answerer's file: %v", aliceCalls)
+	}
+	as := samples(t, aliceCalls[0])
+	a1, _ := field(as[0], "inbound-rtp", "packetsReceived")
+	a2, _ := field(as[len(as)-1], "inbound-rtp", "packetsReceived")
+	if a2 <= a1 {
+		t.Errorf("answerer inbound-rtp packetsReceived did not grow: %v -> %v", a1, a2)
+	}
+}
+
+func TestRingKeepsFiveCalls(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	bobStore := filepath.Join(dir, "bob.db")
+	answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"))
+
+	var ids []string
+	var evictions int
+	for i := 0; i < 7; i++ {
+		stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
+			"--server", url, "--store", bobStore, "--ice-loopback", "--duration", "300ms", "--interval", "100ms")
+		if code != 0 {
+			t.Fatalf("call %d exit %d: %s", i, code, stderr)
+		}
+		ids = append(ids, strings.TrimSpace(stdout))
+		evictions += strings.Count(stderr, "Removing all call statistics associated with oldest call.")
+	}
+	if evictions != 2 {
+		t.Errorf("eviction line logged %d times over 7 calls, want 2", evictions)
+	}
+	calls := dumpFile(t, bobStore, "bob@example.com")
+	var got []string
+	for _, c := range calls {
+		got = append(got, c.ID)
+	}
+	if strings.Join(got, ",") != strings.Join(ids[2:], ",") {
+		t.Errorf("ring holds %v, want the last five %v (oldest first)", got, ids[2:])
+	}
+}
+
+func TestAnswererDurationEndsCall(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	bobStore := filepath.Join(dir, "bob.db")
+	answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"), "--duration", "2s")
+
+	start := time.Now()
+	stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
+		"--server", url, "--store", bobStore, "--ice-loopback")
+	if code != 0 {
+		t.Fatalf("call exit %d, want 0 when the far end hangs up; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, `"state":"Ended"`) || !strings.Contains(stderr, "answerer duration 2s reached") {
+		t.Errorf("caller did not log Ended with the answerer's reason:\n%s", stderr)
+	}
+	if el := time.Since(start); el < 2*time.Second {
+		t.Errorf("call ended after %s, before the answerer's 2 s", el)
+	}
+	calls := dumpFile(t, bobStore, "bob@example.com")
+	if len(calls) != 1 || calls[0].ID != strings.TrimSpace(stdout) || len(samples(t, calls[0])) < 2 {
+		t.Fatalf("caller's stats not saved: %v", calls)
+	}
+}
+
+func TestCallFailures(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{
+			name:     "unknown callee",
+			args:     []string{"call", "nobody@example.com", "--from", "bob@example.com", "--server", url, "--store", filepath.Join(dir, "a.db"), "--ice-loopback"},
+			wantCode: 4,
+			wantErr:  "callee nobody@example.com is not registered",
+		},
+		{
+			name:     "unreachable server",
+			args:     []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", "ws://127.0.0.1:1/ws", "--store", filepath.Join(dir, "b.db")},
+			wantCode: 3,
+			wantErr:  "signaling server unreachable",
+		},
+		{
+			name:     "missing --from",
+			args:     []string{"call", "alice@example.com", "--server", url},
+			wantCode: 2,
+			wantErr:  "--from is required",
+		},
+		{
+			name:     "bad server URL",
+			args:     []string{"call", "alice@example.com", "--from", "b", "--server", "http://x"},
+			wantCode: 2,
+			wantErr:  "invalid --server",
+		},
+		{
+			name:     "unknown flag",
+			args:     []string{"call", "alice@example.com", "--from", "b", "--bogus"},
+			wantCode: 2,
+			wantErr:  "unknown flag: --bogus",
+		},
+		{
+			name:     "bad audio",
+			args:     []string{"answer", "--as", "a", "--audio", "tone:abc"},
+			wantCode: 2,
+			wantErr:  "invalid audio source",
+		},
+		{
+			name:     "dump of an empty store",
+			args:     []string{"dump", "--store", filepath.Join(dir, "missing.db"), "--out", dir},
+			wantCode: 12,
+			wantErr:  "no store at",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := run(t, 20*time.Second, tt.args...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.wantCode, stderr)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr)
+			}
+		})
+	}
+}
+
+// killBound is the documented bound for the answerer to end a call whose
+// caller was killed: the server sees the TCP connection close at once.
+const killBound = 3 * time.Second
+
+func TestKilledCaller(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	bobStore := filepath.Join(dir, "bob.db")
+	alice := answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"))
+
+	bob := start(t, "call", nil, "call", "alice@example.com", "--from", "bob@example.com",
+		"--server", url, "--store", bobStore, "--ice-loopback", "--interval", "200ms")
+	bob.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
+	connected := time.Now()
+	alice.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
+	time.Sleep(2 * time.Second) // let the caller store samples: the duration is the test's subject
+	killed := time.Now()
+	bob.signal(syscall.SIGKILL)
+	bob.wait(5 * time.Second)
+
+	line := alice.waitLog(killBound+5*time.Second, "call state changed", map[string]any{"state": "Ended"})
+	if took := time.Since(killed); took > killBound {
+		t.Errorf("answerer ended the call %s after the kill, documented bound is %s", took, killBound)
+	}
+	if !strings.Contains(fmt.Sprint(line["reason"]), "caller disconnected") {
+		t.Errorf("answerer's end reason = %v", line["reason"])
+	}
+
+	// The killed caller's store holds every sample up to one interval
+	// before the kill.
+	calls := dumpFile(t, bobStore, "bob@example.com")
+	if len(calls) != 1 {
+		t.Fatalf("caller's store holds %d calls", len(calls))
+	}
+	ss := samples(t, calls[0])
+	alive := killed.Sub(connected)
+	if min := int(alive/(200*time.Millisecond)) - 1; len(ss) < min {
+		t.Errorf("caller's store holds %d samples, want at least %d for %s connected at 200ms", len(ss), min, alive)
+	}
+	// The answerer is ready for the next call.
+	_, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "carol@example.com",
+		"--server", url, "--store", filepath.Join(dir, "carol.db"), "--ice-loopback", "--duration", "500ms")
+	if code != 0 {
+		t.Errorf("next call exit %d: %s", code, stderr)
+	}
+}
+
+func TestServeHealthAndSignals(t *testing.T) {
+	t.Parallel()
+	url, srv := serve(t)
+	health := strings.Replace(strings.Replace(url, "ws://", "http://", 1), "/ws", "/healthz", 1)
+	resp, err := http.Get(health)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":"ok"`) {
+		t.Errorf("/healthz = %d %s", resp.StatusCode, body)
+	}
+	srv.signal(syscall.SIGTERM)
+	if code := srv.wait(10 * time.Second); code != 0 {
+		t.Errorf("serve exit %d after SIGTERM, want 0", code)
+	}
+}

@@ -1,0 +1,45 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/stats/store"
+)
+
+func TestExitCodeFor(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("call 123: %w", err) }
+	tests := []struct {
+		err  error
+		want ExitCode
+	}{
+		{nil, ExitOK},
+		{errors.New("boom"), ExitError},
+		{FlagErrorf("bad"), ExitUsage},
+		{wrap(call.ErrServerUnreachable), ExitServerUnreachable},
+		{wrap(call.ErrSignalingLost), ExitServerUnreachable},
+		{wrap(call.ErrCalleeNotFound), ExitCalleeNotFound},
+		{wrap(call.ErrRejected), ExitRejected},
+		{wrap(call.ErrNoAnswer), ExitRejected},
+		{wrap(call.ErrMediaFailure), ExitMediaFailure},
+		{wrap(call.ErrInterrupted), ExitInterrupted},
+		{context.Canceled, ExitInterrupted},
+		{wrap(call.ErrPeerLost), ExitPeerLost},
+		{wrap(audio.ErrUserMedia), ExitUserMedia},
+		{wrap(store.ErrOpen), ExitStore},
+		{wrap(ErrStore), ExitStore},
+		{wrap(store.ErrNoParticipant), ExitNoData},
+		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {
+			if got := ExitCodeFor(tt.err); got != tt.want {
+				t.Errorf("ExitCodeFor(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
