@@ -55,8 +55,13 @@ type Collector struct {
 }
 
 type command struct {
-	start *entry
+	start *startReq
 	stop  *stopReq
+}
+
+type startReq struct {
+	e   *entry
+	rec CallRecord
 }
 
 type stopReq struct {
@@ -116,13 +121,10 @@ func (c *Collector) Start(src Source, rec CallRecord) {
 	}
 	e := &entry{src: src, callID: rec.CallID, participant: rec.Participant, index: -1}
 	c.log.Info("Starting call stats collection.", "call", rec.CallID, "participant", rec.Participant)
+	// The scheduler queues the record: only it may send on writes, since it
+	// closes writes on Close, and a send from here could then panic.
 	select {
-	case c.writes <- writeOp{batch: Batch{Begins: []CallRecord{rec}}}:
-	case <-c.ctx.Done():
-		return
-	}
-	select {
-	case c.cmds <- command{start: e}:
+	case c.cmds <- command{start: &startReq{e: e, rec: rec}}:
 	case <-c.ctx.Done():
 	}
 }
@@ -191,10 +193,15 @@ func (c *Collector) schedule() {
 		case cmd := <-c.cmds:
 			switch {
 			case cmd.start != nil:
-				e := cmd.start
+				e := cmd.start.e
 				key := entryKey(e.participant, e.callID)
 				if _, dup := entries[key]; dup {
 					continue
+				}
+				// The call's record goes to the writer before any of its
+				// samples can: the store skips samples of unknown calls.
+				if !c.queue(writeOp{batch: Batch{Begins: []CallRecord{cmd.start.rec}}}) {
+					return
 				}
 				e.next = time.Now().Add(c.cfg.Interval)
 				entries[key] = e
@@ -222,12 +229,8 @@ func (c *Collector) schedule() {
 				}
 				heap.Fix(&due, e.index)
 			}
-			if batch.Len() > 0 {
-				select {
-				case c.writes <- writeOp{batch: batch}:
-				case <-c.ctx.Done():
-					return
-				}
+			if batch.Len() > 0 && !c.queue(writeOp{batch: batch}) {
+				return
 			}
 		}
 	}
@@ -251,10 +254,27 @@ func (c *Collector) stopEntry(entries map[string]*entry, due *entryHeap, req *st
 		}
 	}
 	batch.Ends = []EndRecord{req.end}
-	select {
-	case c.writes <- writeOp{batch: batch, ack: req.ack}:
-	case <-c.ctx.Done():
+	if !c.queue(writeOp{batch: batch, ack: req.ack}) {
 		req.ack <- ErrCollectorClosed
+	}
+}
+
+// queue hands op to the writer. Only the scheduler calls it: it is the
+// goroutine that closes writes. While there is room it queues even if Close
+// has begun, so that what was handed to the collector before Close is
+// committed (a select would pick the closing case half the time); it gives
+// up only when the writer is backed up and the collector is closing.
+func (c *Collector) queue(op writeOp) bool {
+	select {
+	case c.writes <- op:
+		return true
+	default:
+	}
+	select {
+	case c.writes <- op:
+		return true
+	case <-c.ctx.Done():
+		return false
 	}
 }
 

@@ -2,9 +2,12 @@ package stats
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,9 +40,10 @@ func safeVersion(v string) string {
 	}, v)
 }
 
-// WriteFileAtomic creates dir/name through a temporary file and a rename,
-// so that a reader never sees half a file and a failure (a full disk)
-// leaves nothing behind. It returns the final path.
+// WriteFileAtomic creates dir/name through a temporary file, so that a
+// reader never sees half a file and a failure (a full disk) leaves nothing
+// behind. It never replaces an existing file: that error wraps fs.ErrExist.
+// It returns the final path.
 func WriteFileAtomic(dir, name string, fill func(io.Writer) error) (path string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -48,17 +52,22 @@ func WriteFileAtomic(dir, name string, fill func(io.Writer) error) (path string,
 	if err != nil {
 		return "", err
 	}
+	// Whatever happens, the temporary name goes: on success it has been
+	// linked or renamed to path.
 	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
+		_ = tmp.Close()
+		_ = os.Remove(tmp.Name())
 	}()
 	bw := bufio.NewWriterSize(tmp, 256<<10)
 	if err := fill(bw); err != nil {
 		return "", err
 	}
 	if err := bw.Flush(); err != nil {
+		return "", err
+	}
+	// Before the file appears under its name, so that it never appears with
+	// CreateTemp's 0600.
+	if err := tmp.Chmod(0o644); err != nil {
 		return "", err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -68,16 +77,100 @@ func WriteFileAtomic(dir, name string, fill func(io.Writer) error) (path string,
 		return "", err
 	}
 	path = filepath.Join(dir, name)
-	if _, statErr := os.Stat(path); statErr == nil {
-		return "", fmt.Errorf("%s already exists", path)
-	} else if !errors.Is(statErr, os.ErrNotExist) {
+	// A hard link fails if path exists, atomically; a check then a rename
+	// would overwrite a file created in between.
+	lerr := os.Link(tmp.Name(), path)
+	switch {
+	case lerr == nil:
+		return path, nil
+	case errors.Is(lerr, fs.ErrExist):
+		return "", &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+	}
+	// The file system has no hard links (FAT, some network mounts): fall
+	// back to check-then-rename.
+	if _, statErr := os.Lstat(path); statErr == nil {
+		return "", &fs.PathError{Op: "create", Path: path, Err: fs.ErrExist}
+	} else if !errors.Is(statErr, fs.ErrNotExist) {
 		return "", statErr
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", err
 	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		return "", err
-	}
 	return path, nil
+}
+
+// ErrNotStatsFile means data is not in the stats file's structure.
+var ErrNotStatsFile = errors.New("not a stats file: want [[callId, [stat, ...]], ...]")
+
+// FileCall is one element of a stats file: a call id and every object of
+// every sample of the call, one sample after another.
+type FileCall struct {
+	CallID  string
+	Objects []Object
+}
+
+// MarshalJSON writes the seed's pair [callId, [stat, ...]].
+func (c FileCall) MarshalJSON() ([]byte, error) {
+	objs := c.Objects
+	if objs == nil {
+		objs = []Object{} // [] as the seed writes, not null
+	}
+	return json.Marshal([]any{c.CallID, objs})
+}
+
+// UnmarshalJSON reads the seed's pair [callId, [stat, ...]].
+func (c *FileCall) UnmarshalJSON(data []byte) error {
+	var pair []json.RawMessage
+	if err := json.Unmarshal(data, &pair); err != nil || len(pair) != 2 {
+		return fmt.Errorf("%w: a call is not a [callId, [stat, ...]] pair", ErrNotStatsFile)
+	}
+	var id string
+	if err := json.Unmarshal(pair[0], &id); err != nil {
+		return fmt.Errorf("%w: call id is not a string: %v", ErrNotStatsFile, err)
+	}
+	var objs []Object
+	if err := json.Unmarshal(pair[1], &objs); err != nil {
+		return fmt.Errorf("%w: stats of call %s are not a list of objects: %v", ErrNotStatsFile, id, err)
+	}
+	c.CallID, c.Objects = id, objs
+	return nil
+}
+
+// Samples splits the call's flat list back into samples: each one starts
+// with an SDK entry (type "<sdk>_sdk_info"). Objects before the first SDK
+// entry, which callstat never writes, form a sample of their own rather
+// than being dropped.
+func (c FileCall) Samples() [][]Object {
+	var out [][]Object
+	for i, o := range c.Objects {
+		if i == 0 || IsSDKEntry(o) {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], o)
+	}
+	return out
+}
+
+// IsSDKEntry reports whether o is the SDK entry that opens a sample.
+func IsSDKEntry(o Object) bool { return strings.HasSuffix(o.Type(), "_sdk_info") }
+
+// ReadFile decodes a stats file, oldest call first, as written by
+// "callstat dump" (or the seed's download).
+func ReadFile(r io.Reader) ([]FileCall, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	// Unmarshal would take null for an empty list.
+	if b := bytes.TrimSpace(data); len(b) == 0 || b[0] != '[' {
+		return nil, ErrNotStatsFile
+	}
+	calls := []FileCall{}
+	if err := json.Unmarshal(data, &calls); err != nil {
+		if errors.Is(err, ErrNotStatsFile) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", ErrNotStatsFile, err)
+	}
+	return calls, nil
 }

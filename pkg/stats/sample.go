@@ -6,6 +6,7 @@ package stats
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"time"
@@ -23,17 +24,33 @@ func (o Object) ID() string { s, _ := o["id"].(string); return s }
 // Type is the object's "type".
 func (o Object) Type() string { s, _ := o["type"].(string); return s }
 
-// Number returns a numeric field, and whether it is present.
+// Number returns a numeric field, and whether it is present. Objects read
+// from JSON hold float64; objects built in memory (the sender-side stats)
+// hold whatever integer type their source counter has.
 func (o Object) Number(field string) (float64, bool) {
 	switch v := o[field].(type) {
 	case float64:
 		return v, true
+	case float32:
+		return float64(v), true
 	case json.Number:
 		f, err := v.Float64()
 		return f, err == nil
 	case int:
 		return float64(v), true
+	case int8:
+		return float64(v), true
+	case int16:
+		return float64(v), true
+	case int32:
+		return float64(v), true
 	case int64:
+		return float64(v), true
+	case uint:
+		return float64(v), true
+	case uint8:
+		return float64(v), true
+	case uint16:
 		return float64(v), true
 	case uint32:
 		return float64(v), true
@@ -81,11 +98,13 @@ type Sample struct {
 }
 
 // NewSample puts the SDK entry in front of a report. As in the seed SDK, the
-// entry's timestamp is copied from the first RTCStats object.
+// entry's timestamp is copied from the first RTCStats object. Numbers JSON
+// cannot carry (NaN, ±Inf) become null: one such value would otherwise fail
+// the store's whole transaction, and with it every other call's samples.
 func NewSample(info SDKInfo, callID, participant string, seq int, now time.Time, r Report) Sample {
 	ts := float64(now.UnixNano()) / 1e6
 	if len(r.Objects) > 0 {
-		if v, ok := r.Objects[0].Number("timestamp"); ok {
+		if v, ok := r.Objects[0].Number("timestamp"); ok && !math.IsNaN(v) && !math.IsInf(v, 0) {
 			ts = v
 		}
 	}
@@ -101,12 +120,44 @@ func NewSample(info SDKInfo, callID, participant string, seq int, now time.Time,
 	}
 	objs := make([]Object, 0, len(r.Objects)+1)
 	objs = append(objs, entry)
-	objs = append(objs, r.Objects...)
+	for _, o := range r.Objects {
+		objs = append(objs, finite(o))
+	}
 	return Sample{CallID: callID, Participant: participant, Seq: seq, Time: now, Objects: objs}
 }
 
+// finite returns o, or a copy of o with non-finite numbers replaced by nil,
+// so that the sample can be encoded as JSON.
+func finite(o Object) Object {
+	var out Object
+	for k, v := range o {
+		var bad bool
+		switch f := v.(type) {
+		case float64:
+			bad = math.IsNaN(f) || math.IsInf(f, 0)
+		case float32:
+			bad = math.IsNaN(float64(f)) || math.IsInf(float64(f), 0)
+		}
+		if !bad {
+			continue
+		}
+		if out == nil {
+			out = make(Object, len(o))
+			for k2, v2 := range o {
+				out[k2] = v2
+			}
+		}
+		out[k] = nil
+	}
+	if out == nil {
+		return o
+	}
+	return out
+}
+
 // typeOrder is the order of stats types inside a sample: the connection
-// first, then the media path from source to far end.
+// first, then the media path from source to far end, then the data path.
+// Types not listed follow, by type name.
 var typeOrder = map[string]int{
 	string(webrtc.StatsTypePeerConnection):    0,
 	string(webrtc.StatsTypeTransport):         1,
@@ -120,9 +171,12 @@ var typeOrder = map[string]int{
 	string(webrtc.StatsTypeRemoteInboundRTP):  9,
 	string(webrtc.StatsTypeInboundRTP):        10,
 	string(webrtc.StatsTypeRemoteOutboundRTP): 11,
+	string(webrtc.StatsTypeSCTPTransport):     12,
+	string(webrtc.StatsTypeDataChannel):       13,
 }
 
-// SortObjects puts objects in file order: by type, then id.
+// SortObjects puts objects in file order: by type (typeOrder, then unknown
+// types by name), then id.
 func SortObjects(objs []Object) {
 	rank := func(o Object) int {
 		if r, ok := typeOrder[o.Type()]; ok {
@@ -134,6 +188,10 @@ func SortObjects(objs []Object) {
 		ri, rj := rank(objs[i]), rank(objs[j])
 		if ri != rj {
 			return ri < rj
+		}
+		// Without this, two unknown types would interleave by id.
+		if ti, tj := objs[i].Type(), objs[j].Type(); ti != tj {
+			return ti < tj
 		}
 		return objs[i].ID() < objs[j].ID()
 	})
@@ -148,6 +206,11 @@ func FromPion(report webrtc.StatsReport) ([]Object, error) {
 		o, err := ToObject(s)
 		if err != nil {
 			return nil, fmt.Errorf("stats: converting %s: %w", id, err)
+		}
+		// The report's key is the object's id; keep it when a struct
+		// leaves its ID empty, so that every object can be told apart.
+		if o.ID() == "" {
+			o["id"] = id
 		}
 		objs = append(objs, o)
 	}
@@ -164,6 +227,9 @@ func ToObject(v any) (Object, error) {
 	var o Object
 	if err := json.Unmarshal(data, &o); err != nil {
 		return nil, err
+	}
+	if o == nil { // "null": a nil pointer
+		return nil, fmt.Errorf("stats: %T is not a stats object", v)
 	}
 	return o, nil
 }

@@ -36,12 +36,16 @@ func (z *Summarizer) AddJSON(body []byte) error {
 	return nil
 }
 
-// Add feeds one sample.
+// Add feeds one sample. Counters are cumulative, so each sample replaces
+// the figures of the one before; a sample that lacks an object (the stream
+// had not started yet) leaves them as they were.
 func (z *Summarizer) Add(objs []Object) {
 	z.s.Samples++
-	var sent, transportSent float64
-	var haveOutbound bool
-	var rtcpRTT, iceRTT float64
+	var sent, transportSent, received, lost, jitter float64
+	var haveOutbound, haveInbound bool
+	var rtcpRTT float64
+	var selectedPair string
+	var pairs []Object
 	for _, o := range objs {
 		switch o.Type() {
 		case "outbound-rtp":
@@ -51,26 +55,28 @@ func (z *Summarizer) Add(objs []Object) {
 			}
 		case "transport":
 			transportSent, _ = o.Number("packetsSent")
+			selectedPair, _ = o["selectedCandidatePairId"].(string)
 		case "inbound-rtp":
+			// Summed over the streams, like packetsSent; the worst
+			// stream's jitter is the one that hurts.
 			if v, ok := o.Number("packetsReceived"); ok {
-				z.s.PacketsReceived = v
+				received += v
+				haveInbound = true
 			}
 			if v, ok := o.Number("packetsLost"); ok {
-				z.s.PacketsLost = v
+				lost += v
+				haveInbound = true
 			}
 			if v, ok := o.Number("jitter"); ok {
-				z.s.JitterMs = v * 1000
+				jitter = max(jitter, v)
+				haveInbound = true
 			}
 		case "remote-inbound-rtp":
-			if v, ok := o.Number("roundTripTime"); ok && v > 0 {
-				rtcpRTT = v * 1000
+			if v, ok := o.Number("roundTripTime"); ok && v > rtcpRTT {
+				rtcpRTT = v
 			}
 		case "candidate-pair":
-			if nominated, _ := o["nominated"].(bool); nominated || iceRTT == 0 {
-				if v, ok := o.Number("currentRoundTripTime"); ok && v > 0 {
-					iceRTT = v * 1000
-				}
-			}
+			pairs = append(pairs, o)
 		}
 	}
 	if haveOutbound {
@@ -78,15 +84,47 @@ func (z *Summarizer) Add(objs []Object) {
 	} else if transportSent > 0 {
 		z.s.PacketsSent = transportSent
 	}
-	switch {
+	if haveInbound {
+		z.s.PacketsReceived, z.s.PacketsLost, z.s.JitterMs = received, lost, jitter*1000
+	}
+	switch iceRTT := pairRTT(pairs, selectedPair); {
 	case rtcpRTT > 0:
-		z.s.RTTMs = rtcpRTT
+		z.s.RTTMs = rtcpRTT * 1000
 	case iceRTT > 0:
-		z.s.RTTMs = iceRTT
+		z.s.RTTMs = iceRTT * 1000
 	}
-	if total := z.s.PacketsReceived + z.s.PacketsLost; total > 0 {
+	// packetsLost can go negative (duplicates); a negative loss means none.
+	if total := z.s.PacketsReceived + z.s.PacketsLost; total > 0 && z.s.PacketsLost > 0 {
 		z.s.LossPercent = 100 * z.s.PacketsLost / total
+	} else {
+		z.s.LossPercent = 0
 	}
+}
+
+// pairRTT is the ICE round-trip time, in seconds, of the pair in use: the
+// transport's selected pair when it names one, else the nominated pair,
+// else any pair that has measured one.
+func pairRTT(pairs []Object, selected string) float64 {
+	var nominated, first float64
+	for _, p := range pairs {
+		v, ok := p.Number("currentRoundTripTime")
+		if !ok || v <= 0 {
+			continue
+		}
+		if selected != "" && p.ID() == selected {
+			return v
+		}
+		if n, _ := p["nominated"].(bool); n && nominated == 0 {
+			nominated = v
+		}
+		if first == 0 {
+			first = v
+		}
+	}
+	if nominated > 0 {
+		return nominated
+	}
+	return first
 }
 
 // Summary returns the figures so far.

@@ -82,7 +82,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// failing with "database is locked"; _txlock=immediate takes the write
 	// lock at BEGIN so that a read-then-write transaction never has to
 	// upgrade (the upgrade is what fails under contention).
-	dsn := "file:" + path + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	dsn := fileURI(path) + "?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
@@ -93,6 +93,28 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
 	}
 	return s, nil
+}
+
+// fileURI makes path an SQLite URI filename. In a URI, '?' starts the
+// parameters, '#' a fragment and '%' an escape, so a path holding any of
+// them would open another file; they are percent-encoded. A relative path
+// is made absolute so that a leading "//" cannot read as an authority.
+func fileURI(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	path = filepath.ToSlash(path)
+	var b strings.Builder
+	b.WriteString("file:")
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; c {
+		case '%', '?', '#':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func (s *Store) migrate(ctx context.Context) error {
@@ -196,8 +218,11 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 
 // trimRing deletes a participant's calls beyond the newest RingSize.
 func trimRing(ctx context.Context, tx *sql.Tx, participant string) ([]stats.Evicted, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, call_id FROM calls WHERE participant = ?
-		ORDER BY seq DESC LIMIT -1 OFFSET ?`, participant, stats.RingSize)
+	// Everything but the newest RingSize, oldest first: the order in which
+	// the seed would have dropped them.
+	rows, err := tx.QueryContext(ctx, `SELECT seq, call_id FROM calls WHERE participant = ? AND seq NOT IN
+		(SELECT seq FROM calls WHERE participant = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq`,
+		participant, participant, stats.RingSize)
 	if err != nil {
 		return nil, err
 	}
@@ -284,9 +309,30 @@ type CallInfo struct {
 	Samples int
 }
 
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// snapshot runs fn in a read-only transaction: one consistent view of the
+// store however many queries fn makes, even while other processes write.
+// It is deferred (not IMMEDIATE), so it takes no write lock.
+func (s *Store) snapshot(ctx context.Context, fn func(q querier) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}
+
 // Calls returns a participant's ring, oldest call first.
 func (s *Store) Calls(ctx context.Context, participant string) ([]CallInfo, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT c.call_id, c.direction, c.peer, c.started_ms, c.sdk_version,
+	return calls(ctx, s.db, participant)
+}
+
+func calls(ctx context.Context, q querier, participant string) ([]CallInfo, error) {
+	rows, err := q.QueryContext(ctx, `SELECT c.call_id, c.direction, c.peer, c.started_ms, c.sdk_version,
 		c.connected_ms, c.ended_ms, COALESCE(c.end_state, ''), COALESCE(c.status_code, 0), COALESCE(c.reason, ''),
 		COALESCE(c.error, ''), (SELECT COUNT(*) FROM samples WHERE call_seq = c.seq)
 		FROM calls c WHERE c.participant = ? ORDER BY c.seq`, participant)
@@ -320,7 +366,11 @@ func (s *Store) Calls(ctx context.Context, participant string) ([]CallInfo, erro
 // EachSample calls fn with every stored sample of a call in order, as the
 // raw JSON array stored. It streams: one sample in memory at a time.
 func (s *Store) EachSample(ctx context.Context, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT s.n, s.ts_ms, s.body FROM samples s JOIN calls c ON c.seq = s.call_seq
+	return eachSample(ctx, s.db, participant, callID, fn)
+}
+
+func eachSample(ctx context.Context, q querier, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT s.n, s.ts_ms, s.body FROM samples s JOIN calls c ON c.seq = s.call_seq
 		WHERE c.participant = ? AND c.call_id = ? ORDER BY s.n`, participant, callID)
 	if err != nil {
 		return err
@@ -342,17 +392,28 @@ func (s *Store) EachSample(ctx context.Context, participant, callID string, fn f
 
 // WriteSeedJSON streams a participant's ring in the seed's structure,
 // [[callId, [stat, stat, ...]], ...], oldest call first; each sample's
-// objects follow one another, SDK entry first. It returns the number of
-// calls written.
+// objects follow one another, SDK entry first. It reads one snapshot, so a
+// call evicted by another process meanwhile is either whole or absent. It
+// returns the number of calls written.
 func (s *Store) WriteSeedJSON(ctx context.Context, w io.Writer, participant string) (int, error) {
-	calls, err := s.Calls(ctx, participant)
+	var n int
+	err := s.snapshot(ctx, func(q querier) error {
+		var err error
+		n, err = writeSeedJSON(ctx, q, w, participant)
+		return err
+	})
+	return n, err
+}
+
+func writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant string) (int, error) {
+	cs, err := calls(ctx, q, participant)
 	if err != nil {
 		return 0, err
 	}
 	if _, err := io.WriteString(w, "["); err != nil {
 		return 0, err
 	}
-	for i, c := range calls {
+	for i, c := range cs {
 		id, _ := json.Marshal(c.CallID)
 		sep := ","
 		if i == 0 {
@@ -362,7 +423,7 @@ func (s *Store) WriteSeedJSON(ctx context.Context, w io.Writer, participant stri
 			return 0, err
 		}
 		first := true
-		err := s.EachSample(ctx, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+		err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
 			inner := trimArray(body)
 			if len(inner) == 0 {
 				return nil
@@ -386,7 +447,7 @@ func (s *Store) WriteSeedJSON(ctx context.Context, w io.Writer, participant stri
 	if _, err := io.WriteString(w, "]"); err != nil {
 		return 0, err
 	}
-	return len(calls), nil
+	return len(cs), nil
 }
 
 // trimArray strips the brackets of a JSON array.
@@ -411,21 +472,30 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 }
 
 // Summarize returns a participant's ring with each call's summary,
-// computed by streaming its samples.
+// computed by streaming its samples from one snapshot.
 func (s *Store) Summarize(ctx context.Context, participant string) ([]CallInfo, []stats.CallSummary, error) {
-	calls, err := s.Calls(ctx, participant)
+	var cs []CallInfo
+	var sums []stats.CallSummary
+	err := s.snapshot(ctx, func(q querier) error {
+		var err error
+		cs, err = calls(ctx, q, participant)
+		if err != nil {
+			return err
+		}
+		sums = make([]stats.CallSummary, len(cs))
+		for i, c := range cs {
+			var z stats.Summarizer
+			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+				return z.AddJSON(body)
+			}); err != nil {
+				return err
+			}
+			sums[i] = z.Summary()
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	sums := make([]stats.CallSummary, len(calls))
-	for i, c := range calls {
-		var z stats.Summarizer
-		if err := s.EachSample(ctx, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
-			return z.AddJSON(body)
-		}); err != nil {
-			return nil, nil, err
-		}
-		sums[i] = z.Summary()
-	}
-	return calls, sums, nil
+	return cs, sums, nil
 }
