@@ -96,8 +96,14 @@ func Dial(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	c.conn.start()
 
 	// The first frame must be the welcome, within the handshake timeout.
+	// Cancelling ctx cuts the wait short by moving the read deadline to now.
 	_ = ws.SetReadDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	stop := context.AfterFunc(ctx, func() { _ = ws.SetReadDeadline(time.Now()) })
 	first, err := c.readOne()
+	if !stop() { // ctx is done and the deadline may have moved: no use going on
+		c.conn.close(ctx.Err())
+		return nil, fmt.Errorf("waiting for the welcome from %s: %w", cfg.URL, ctx.Err())
+	}
 	if err == nil && first.Type != TypeWelcome {
 		err = fmt.Errorf("first message was %q, not %q", first.Type, TypeWelcome)
 	}
@@ -175,9 +181,14 @@ func (c *Client) Err() error {
 	}
 }
 
-// Send queues a message for the server.
+// Send queues a message for the server. A message too large for one frame
+// is refused with an error matching ErrBadMessage and the connection stays
+// up; any other error matches ErrClosed.
 func (c *Client) Send(m Message) error {
 	if err := c.conn.send(m); err != nil {
+		if errors.Is(err, ErrBadMessage) {
+			return fmt.Errorf("signaling: not sent: %w", err)
+		}
 		return fmt.Errorf("%w: %v", ErrClosed, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ProtocolVersion is the value of the "v" field this package speaks.
@@ -145,11 +146,17 @@ func Decode(data []byte) (Message, error) {
 	if len(data) > MaxMessageBytes {
 		return m, protoErr(ErrCodeBadMessage, "message of %d bytes exceeds the %d-byte limit", len(data), MaxMessageBytes)
 	}
+	// json.Decoder accepts "null" as an empty object; a frame must be one.
+	if body := bytes.TrimLeft(data, jsonSpace); len(body) > 0 && body[0] != '{' {
+		return Message{}, protoErr(ErrCodeBadMessage, "not a JSON message object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
 		return Message{}, protoErr(ErrCodeBadMessage, "not a JSON message object: %v", err)
 	}
-	if dec.More() {
+	// Not dec.More: it reports false for a stray '}' or ']', which would let
+	// `{...}}` through.
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], jsonSpace); len(rest) > 0 {
 		return Message{}, protoErr(ErrCodeBadMessage, "trailing data after the JSON object")
 	}
 	if err := m.Validate(); err != nil {
@@ -158,10 +165,38 @@ func Decode(data []byte) (Message, error) {
 	return m, nil
 }
 
-// Encode serialises a message, stamping the protocol version.
+// jsonSpace is the whitespace JSON allows between tokens.
+const jsonSpace = " \t\r\n"
+
+// Encode serialises a message, stamping the protocol version. It refuses
+// (with ErrBadMessage) a frame larger than MaxMessageBytes: the receiver
+// would drop the whole connection at its read limit. Re-encoding can grow a
+// message (Go escapes '<', '>', '&', U+2028 and invalid UTF-8), so a relayed
+// message can fail here although it was accepted on the way in.
 func Encode(m Message) ([]byte, error) {
 	m.V = ProtocolVersion
-	return json.Marshal(m)
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxMessageBytes {
+		return nil, protoErr(ErrCodeBadMessage, "%q message of %d bytes exceeds the %d-byte limit", clip(string(m.Type)), len(data), MaxMessageBytes)
+	}
+	return data, nil
+}
+
+// clip shortens a peer-supplied string for use inside an error text, so that
+// echoing a huge field cannot make the answer itself too large to send.
+func clip(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Validate checks that a message carries the fields its type requires.
@@ -203,7 +238,7 @@ func (m Message) Validate() error {
 	case "":
 		err = protoErr(ErrCodeBadMessage, "message has no \"type\"")
 	default:
-		err = protoErr(ErrCodeUnknownType, "unknown message type %q", m.Type)
+		err = protoErr(ErrCodeUnknownType, "unknown message type %q", clip(string(m.Type)))
 	}
 	return err
 }

@@ -193,7 +193,7 @@ func (s *Server) handle(p *peer, data []byte) {
 			code = pe.Code
 		}
 		p.log.Debug("rejected message", "err", err)
-		_ = p.send(Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: err.Error()})
+		sendError(p, m, code, err.Error())
 		return
 	}
 	switch m.Type {
@@ -206,12 +206,32 @@ func (s *Server) handle(p *peer, data []byte) {
 	case TypeCandidate, TypeEnd:
 		s.fromParty(p, m)
 	default:
-		_ = p.send(errorMsg(m, ErrCodeBadMessage, fmt.Sprintf("%q messages are sent by the server, not to it", m.Type)))
+		sendError(p, m, ErrCodeBadMessage, fmt.Sprintf("%q messages are sent by the server, not to it", m.Type))
 	}
 }
 
-func errorMsg(m Message, code, text string) Message {
-	return Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: text}
+// sendError answers m with an "error" that echoes its rid and callId. Those
+// echoes can be nearly as large as m itself; if they make the answer too
+// large for a frame it goes without them rather than not at all.
+func sendError(p *peer, m Message, code, text string) {
+	e := Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: text}
+	if err := p.send(e); errors.Is(err, ErrBadMessage) {
+		e.RID, e.CallID = "", ""
+		_ = p.send(e)
+	}
+}
+
+// relay passes m on to the other party of a call. A message that no longer
+// fits in a frame once re-encoded is refused back to its sender: sent on,
+// it would make the receiver drop its whole connection at its read limit.
+// It reports whether m went on (or failed only because to is gone, which
+// drop deals with).
+func relay(from, to *peer, orig, m Message) bool {
+	if err := to.send(m); errors.Is(err, ErrBadMessage) {
+		sendError(from, orig, ErrCodeBadMessage, "not relayed: "+err.Error())
+		return false
+	}
+	return true
 }
 
 func (s *Server) register(p *peer, m Message) {
@@ -219,8 +239,8 @@ func (s *Server) register(p *peer, m Message) {
 	holder, taken := s.users[m.User]
 	if taken && holder != p {
 		s.mu.Unlock()
-		_ = p.send(errorMsg(m, ErrCodeAlreadyRegistered,
-			fmt.Sprintf("%s is already registered by another connection", m.User)))
+		sendError(p, m, ErrCodeAlreadyRegistered,
+			fmt.Sprintf("%s is already registered by another connection", clip(m.User)))
 		return
 	}
 	s.users[m.User] = p
@@ -231,10 +251,25 @@ func (s *Server) register(p *peer, m Message) {
 }
 
 func (s *Server) placeCall(p *peer, m Message) {
+	incoming := Message{Type: TypeIncoming, CallID: m.CallID, From: m.From, To: m.To, SDP: m.SDP}
+	// Checked before "trying" goes out: the caller must not hear that a call
+	// was routed which the callee could never receive.
+	if _, err := Encode(incoming); err != nil {
+		sendError(p, m, ErrCodeBadMessage, "call not placed: "+err.Error())
+		return
+	}
 	s.mu.Lock()
+	if s.closing {
+		// Shutdown has already ended the calls it knows of; a call placed
+		// now would vanish with its connections instead of ending with 503.
+		s.mu.Unlock()
+		_ = p.send(Message{Type: TypeEnd, CallID: m.CallID, Status: StatusServerShutdown,
+			Reason: "signaling server shutting down"})
+		return
+	}
 	if _, dup := s.calls[m.CallID]; dup {
 		s.mu.Unlock()
-		_ = p.send(errorMsg(m, ErrCodeDuplicateCall, fmt.Sprintf("call id %s is already in use", m.CallID)))
+		sendError(p, m, ErrCodeDuplicateCall, fmt.Sprintf("call id %s is already in use", clip(m.CallID)))
 		return
 	}
 	callee, ok := s.users[m.To]
@@ -242,7 +277,7 @@ func (s *Server) placeCall(p *peer, m Message) {
 		s.mu.Unlock()
 		p.log.Info("call to unknown callee", "call", m.CallID, "from", m.From, "to", m.To)
 		_ = p.send(Message{Type: TypeEnd, CallID: m.CallID, Status: StatusCalleeNotFound,
-			Reason: fmt.Sprintf("callee %s is not registered", m.To)})
+			Reason: fmt.Sprintf("callee %s is not registered", clip(m.To))})
 		return
 	}
 	r := &route{id: m.CallID, from: m.From, to: m.To, caller: p, callee: callee}
@@ -251,7 +286,7 @@ func (s *Server) placeCall(p *peer, m Message) {
 
 	p.log.Info("call routed", "call", m.CallID, "from", m.From, "to", m.To)
 	_ = p.send(Message{Type: TypeTrying, CallID: m.CallID})
-	if err := callee.send(Message{Type: TypeIncoming, CallID: m.CallID, From: m.From, To: m.To, SDP: m.SDP}); err != nil {
+	if err := callee.send(incoming); err != nil {
 		s.endRoute(r, nil, StatusPeerUnavailable, "callee connection failed")
 	}
 }
@@ -263,13 +298,13 @@ func (s *Server) lookup(p *peer, m Message) (*route, bool) {
 	s.mu.Unlock()
 	if !ok {
 		if m.Type != TypeEnd { // ending an already ended call is a normal race
-			_ = p.send(errorMsg(m, ErrCodeUnknownCall, fmt.Sprintf("no call with id %s", m.CallID)))
+			sendError(p, m, ErrCodeUnknownCall, fmt.Sprintf("no call with id %s", clip(m.CallID)))
 		}
 		return nil, false
 	}
 	if r.caller != p && r.callee != p {
 		p.log.Warn("message for another connection's call refused", "type", m.Type, "call", m.CallID)
-		_ = p.send(errorMsg(m, ErrCodeNotAParty, fmt.Sprintf("this connection is not a party to call %s", m.CallID)))
+		sendError(p, m, ErrCodeNotAParty, fmt.Sprintf("this connection is not a party to call %s", clip(m.CallID)))
 		return nil, false
 	}
 	return r, true
@@ -281,22 +316,26 @@ func (s *Server) fromCallee(p *peer, m Message) {
 		return
 	}
 	if r.callee != p {
-		_ = p.send(errorMsg(m, ErrCodeNotAParty, fmt.Sprintf("only the callee may send %q", m.Type)))
+		sendError(p, m, ErrCodeNotAParty, fmt.Sprintf("only the callee may send %q", m.Type))
 		return
 	}
 	switch m.Type {
 	case TypeRinging:
-		_ = r.caller.send(Message{Type: TypeRinging, CallID: r.id})
+		relay(p, r.caller, m, Message{Type: TypeRinging, CallID: r.id})
 	case TypeAnswer:
 		s.mu.Lock()
 		already := r.answered
 		r.answered = true
 		s.mu.Unlock()
 		if already {
-			_ = p.send(errorMsg(m, ErrCodeInvalidState, "call "+r.id+" is already answered"))
+			sendError(p, m, ErrCodeInvalidState, "call "+clip(r.id)+" is already answered")
 			return
 		}
-		_ = r.caller.send(Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP})
+		if !relay(p, r.caller, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP}) {
+			s.mu.Lock()
+			r.answered = false // the caller never saw it
+			s.mu.Unlock()
+		}
 	case TypeReject:
 		status := m.Status
 		if status == 0 {
@@ -321,7 +360,7 @@ func (s *Server) fromParty(p *peer, m Message) {
 	}
 	switch m.Type {
 	case TypeCandidate:
-		_ = other.send(Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
+		relay(p, other, m, Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
 	case TypeEnd:
 		status := m.Status
 		if status == 0 {
@@ -354,7 +393,12 @@ func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
 	end := Message{Type: TypeEnd, CallID: r.id, Status: status, Reason: reason}
 	for _, party := range []*peer{r.caller, r.callee} {
 		if party != by && party != nil {
-			_ = party.send(end)
+			if err := party.send(end); errors.Is(err, ErrBadMessage) {
+				// A huge reason must not keep the party from learning
+				// that the call ended.
+				end.Reason = StatusText(status)
+				_ = party.send(end)
+			}
 		}
 	}
 }
