@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/call/rtcpxr"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -115,11 +116,12 @@ type Phone struct {
 	cert webrtc.Certificate
 	sig  *signaling.Client
 
-	// newPC serialises PeerConnection creation so that the stats getter
-	// our interceptor reports during NewPeerConnection can be matched to
-	// the connection being created.
+	// newPC serialises PeerConnection creation so that the getters our
+	// interceptors report during NewPeerConnection can be matched to the
+	// connection being created.
 	newPC     sync.Mutex
 	getterFor pionstats.Getter
+	xrFor     rtcpxr.Getter
 
 	incoming chan *Call
 
@@ -152,7 +154,9 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 		cfg.IncomingQueue = 64
 	}
 	p := &Phone{}
-	api, err := newAPI(cfg, func(_ string, g pionstats.Getter) { p.getterFor = g })
+	api, err := newAPI(cfg,
+		func(_ string, g pionstats.Getter) { p.getterFor = g },
+		func(_ string, g rtcpxr.Getter) { p.xrFor = g })
 	if err != nil {
 		return nil, err
 	}
@@ -190,20 +194,26 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	return p, nil
 }
 
-// newPeerConnection creates a PeerConnection and returns it with the stats
-// getter of its RTP streams.
-func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pionstats.Getter, error) {
-	p.newPC.Lock()
-	defer p.newPC.Unlock()
-	p.getterFor = nil
-	pc, err := p.api.NewPeerConnection(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pc, p.getterFor, nil
+// pcGetters are what a PeerConnection's own interceptors measure.
+type pcGetters struct {
+	rtp pionstats.Getter // RTP stream counters and RTCP sender/receiver reports
+	xr  rtcpxr.Getter    // round-trip times from RTCP XR (remote-outbound-rtp)
 }
 
-func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.API, error) {
+// newPeerConnection creates a PeerConnection and returns it with the
+// getters of its interceptors.
+func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pcGetters, error) {
+	p.newPC.Lock()
+	defer p.newPC.Unlock()
+	p.getterFor, p.xrFor = nil, nil
+	pc, err := p.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, pcGetters{}, err
+	}
+	return pc, pcGetters{rtp: p.getterFor, xr: p.xrFor}, nil
+}
+
+func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpxr.NewPeerConnectionCallback) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: audio.OpusCodec,
@@ -223,6 +233,11 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.A
 	}
 	statsFactory.OnNewPeerConnection(onGetter)
 	ir.Add(statsFactory)
+	// RTCP XR round-trip times for remote-outbound-rtp. After the stats
+	// interceptor so that it sees our XR packets too, like every report.
+	xrFactory := rtcpxr.NewFactory()
+	xrFactory.OnNewPeerConnection(onXR)
+	ir.Add(xrFactory)
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}

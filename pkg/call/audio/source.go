@@ -100,7 +100,7 @@ func openDriver(spec Spec, driverID string, log *slog.Logger) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: opus parameters: %v", ErrUserMedia, err)
 	}
-	params.BitRate = 32000
+	params.BitRate = opusBitRate
 	selector := mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params))
 	stream, err := mediadevices.GetUserMedia(mediadevices.MediaStreamConstraints{
 		Audio: func(c *mediadevices.MediaTrackConstraints) {
@@ -124,7 +124,10 @@ func openDriver(spec Spec, driverID string, log *slog.Logger) (*Source, error) {
 		_ = mdTrack.Close()
 		return nil, fmt.Errorf("%w: opus encoder for %s: %v", ErrUserMedia, spec, err)
 	}
-	track, err := webrtc.NewTrackLocalStaticSample(OpusCodec, "audio", "callstat-"+string(spec.Kind))
+	// A UUID, as browsers make them: the far end sees it in our SDP, and
+	// two calling processes must not name their tracks alike, or a report
+	// narrowed to one track would find both.
+	track, err := webrtc.NewTrackLocalStaticSample(OpusCodec, uuid.NewString(), "callstat-"+string(spec.Kind))
 	if err != nil {
 		_ = reader.Close()
 		_ = mdTrack.Close()
@@ -167,6 +170,13 @@ func (s *Source) pump(ctx context.Context) {
 
 // Track is the pion track every call adds to its PeerConnection.
 func (s *Source) Track() *webrtc.TrackLocalStaticSample { return s.track }
+
+// opusBitRate is the Opus encoder's target bitrate, bits/s.
+const opusBitRate = 32000
+
+// TargetBitrate is the encoder's target bitrate in bits/s (the W3C
+// outbound-rtp.targetBitrate).
+func (s *Source) TargetBitrate() int { return opusBitRate }
 
 // Spec is what this source plays.
 func (s *Source) Spec() Spec { return s.spec }
