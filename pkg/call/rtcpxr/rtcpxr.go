@@ -323,7 +323,7 @@ const ntpEpochOffset = 2208988800
 // toNTP converts t to a 64-bit NTP timestamp (32.32 fixed point seconds
 // since 1900).
 func toNTP(t time.Time) uint64 {
-	secs := uint64(t.Unix()) + ntpEpochOffset                  //nolint:gosec // dates after 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset                    //nolint:gosec // dates after 1970
 	frac := (uint64(t.Nanosecond()) << 32) / uint64(time.Second) //nolint:gosec // 0 <= ns < 1e9
 	return secs<<32 | frac
 }
