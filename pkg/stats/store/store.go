@@ -254,7 +254,11 @@ func trimRing(ctx context.Context, tx *sql.Tx, participant string) ([]stats.Evic
 
 // Participants lists the participants with stored calls, sorted.
 func (s *Store) Participants(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT participant FROM calls ORDER BY participant`)
+	return participantsOf(ctx, s.db)
+}
+
+func participantsOf(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT participant FROM calls ORDER BY participant`)
 	if err != nil {
 		return nil, err
 	}
@@ -471,31 +475,68 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	return nil
 }
 
-// Summarize returns a participant's ring with each call's summary,
-// computed by streaming its samples from one snapshot.
-func (s *Store) Summarize(ctx context.Context, participant string) ([]CallInfo, []stats.CallSummary, error) {
-	var cs []CallInfo
-	var sums []stats.CallSummary
+// Summarize returns one summary per call of a participant's ring, oldest
+// first, or of every participant's (by participant, then age) when
+// participant is "". Each call's samples are streamed from one snapshot.
+func (s *Store) Summarize(ctx context.Context, participant string) ([]stats.CallSummary, error) {
+	var out []stats.CallSummary
 	err := s.snapshot(ctx, func(q querier) error {
-		var err error
-		cs, err = calls(ctx, q, participant)
-		if err != nil {
-			return err
-		}
-		sums = make([]stats.CallSummary, len(cs))
-		for i, c := range cs {
-			var z stats.Summarizer
-			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
-				return z.AddJSON(body)
-			}); err != nil {
+		participants := []string{participant}
+		if participant == "" {
+			var err error
+			if participants, err = participantsOf(ctx, q); err != nil {
 				return err
 			}
-			sums[i] = z.Summary()
+		}
+		for _, p := range participants {
+			cs, err := calls(ctx, q, p)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				sum, err := summarize(ctx, q, c)
+				if err != nil {
+					return err
+				}
+				out = append(out, sum)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return cs, sums, nil
+	return out, nil
+}
+
+// SummarizeCall returns the summary of one call of a participant's ring.
+// It wraps ErrNoParticipant when the ring does not hold the call.
+func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (stats.CallSummary, error) {
+	var out stats.CallSummary
+	err := s.snapshot(ctx, func(q querier) error {
+		cs, err := calls(ctx, q, participant)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.CallID == callID {
+				out, err = summarize(ctx, q, c)
+				return err
+			}
+		}
+		return fmt.Errorf("%w: call %s of %s", ErrNoParticipant, callID, participant)
+	})
+	return out, err
+}
+
+func summarize(ctx context.Context, q querier, c CallInfo) (stats.CallSummary, error) {
+	var z stats.Summarizer
+	if err := eachSample(ctx, q, c.Participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+		return z.AddJSON(body)
+	}); err != nil {
+		return stats.CallSummary{}, err
+	}
+	sum := z.Summary()
+	sum.SetCall(c.CallRecord, c.End)
+	return sum, nil
 }

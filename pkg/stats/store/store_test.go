@@ -553,19 +553,36 @@ func TestSummarizeAndCallInfo(t *testing.T) {
 		Ends: []stats.EndRecord{{CallID: "c1", Participant: "bob", ConnectedAt: connected, EndedAt: ended,
 			State: "Ended", StatusCode: statusOK, Reason: "bye", Error: "boom"}},
 	})
-	calls, sums, err := st.Summarize(context.Background(), "bob")
+	sums, err := st.Summarize(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 2 || len(sums) != 2 {
-		t.Fatalf("Summarize = %d calls, %d summaries", len(calls), len(sums))
+	if len(sums) != 2 {
+		t.Fatalf("Summarize = %d summaries, want 2", len(sums))
 	}
-	want := stats.CallSummary{Samples: 2, PacketsSent: 100, PacketsReceived: 96, PacketsLost: 4, LossPercent: 4, JitterMs: 3, RTTMs: 30}
-	if !reflect.DeepEqual(sums[0], want) {
-		t.Errorf("summary = %+v\nwant      %+v", sums[0], want)
+	s := sums[0]
+	if s.CallID != "c1" || s.Participant != "bob" || s.Samples != 2 || s.PacketsSent != 100 || s.PacketsReceived != 96 ||
+		s.PacketsLost != 4 || *s.LossPercent != 4 || *s.JitterP95Ms != 3 || *s.RTTP95Ms != 30 || *s.RTTP50Ms != 20 ||
+		*s.SetupMs != 2000 || *s.DurationMs != 58000 || s.EndState != "Ended" || s.Reason != "bye" || s.Error != "boom" {
+		t.Errorf("summary = %+v", s)
 	}
-	if sums[1] != (stats.CallSummary{}) {
-		t.Errorf("summary of a call without samples = %+v", sums[1])
+	if s2 := sums[1]; s2.CallID != "c2" || s2.Samples != 0 || s2.LossPercent != nil || s2.RTTP50Ms != nil || s2.EndState != "" {
+		t.Errorf("summary of a call without samples = %+v", s2)
+	}
+	one, err := st.SummarizeCall(context.Background(), "bob", "c1")
+	if err != nil || one.CallID != "c1" || one.Samples != 2 {
+		t.Errorf("SummarizeCall = %+v, %v", one, err)
+	}
+	if _, err := st.SummarizeCall(context.Background(), "bob", "nope"); !errors.Is(err, store.ErrNoParticipant) {
+		t.Errorf("SummarizeCall of an unknown call: %v", err)
+	}
+	all, err := st.Summarize(context.Background(), "")
+	if err != nil || len(all) != 2 {
+		t.Errorf("Summarize of every participant = %d rows, %v", len(all), err)
+	}
+	calls, err := st.Calls(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
 	}
 	c := calls[0]
 	if c.CallID != "c1" || c.Participant != "bob" || c.Direction != "outgoing" || c.Peer != "peer-of-bob" ||
