@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -452,6 +453,69 @@ func writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant stri
 		return 0, err
 	}
 	return len(cs), nil
+}
+
+// WriteInternals streams a participant's ring as a webrtc-internals dump
+// (stats.InternalsWriter), oldest call first, from one snapshot: one
+// PeerConnection per call, its series built from the call's samples one
+// call at a time. It returns the number of calls written and the ids of
+// those whose series were longer than stats.MaxInternalsPoints and lost
+// their oldest values, as Chrome's would.
+func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant string) (int, []string, error) {
+	var n int
+	var truncated []string
+	err := s.snapshot(ctx, func(q querier) error {
+		cs, err := calls(ctx, q, participant)
+		if err != nil {
+			return err
+		}
+		iw := stats.NewInternalsWriter(w)
+		if err := iw.Begin(); err != nil {
+			return err
+		}
+		var version, platform string
+		for i, c := range cs {
+			acc := stats.NewInternalsCall()
+			towards := map[string]string{"outgoing": "to", "incoming": "from"}[c.Direction]
+			acc.AddEvent(c.StartedAt, "callStart", strings.TrimSpace(c.Direction+" call "+towards+" "+c.Peer))
+			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+				return acc.AddSample(body)
+			}); err != nil {
+				return err
+			}
+			if !c.End.ConnectedAt.IsZero() {
+				acc.AddEvent(c.End.ConnectedAt, "connectionstatechange", "connected")
+			}
+			if !c.End.EndedAt.IsZero() {
+				acc.AddEvent(c.End.EndedAt, "connectionstatechange", "closed")
+				acc.AddEvent(c.End.EndedAt, "callEnd", strings.TrimSpace(fmt.Sprintf("%s %d %s", c.End.State, c.End.StatusCode, c.End.Reason)))
+			}
+			conn := stats.InternalsConnection{
+				Key: fmt.Sprintf("%d-%s", i+1, c.CallID),
+				URL: "callstat://" + url.PathEscape(participant) + "/" + url.PathEscape(c.CallID) +
+					"?direction=" + url.QueryEscape(c.Direction) + "&peer=" + url.QueryEscape(c.Peer),
+				// What every callstat PeerConnection is configured with.
+				RTCConfiguration: "{ bundlePolicy: max-bundle, rtcpMuxPolicy: require }",
+			}
+			if err := iw.WritePeerConnection(conn, acc); err != nil {
+				return err
+			}
+			if acc.Truncated() {
+				truncated = append(truncated, c.CallID)
+			}
+			version = c.SDKVersion
+			if platform == "" {
+				platform = acc.Platform
+			}
+		}
+		ua := "callstat/" + version
+		if platform != "" {
+			ua += " (" + platform + ")"
+		}
+		n = len(cs)
+		return iw.End(ua, []stats.UABrand{{Brand: "callstat", Version: version}})
+	})
+	return n, truncated, err
 }
 
 // trimArray strips the brackets of a JSON array.
