@@ -12,6 +12,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // Options are call's flags and dependencies.
@@ -22,6 +23,8 @@ type Options struct {
 	From          string
 	Duration      time.Duration
 	AnswerTimeout time.Duration
+	Assert        string
+	Assertions    stats.Assertions
 }
 
 // NewCmdCall builds the command; runF replaces the run function in tests.
@@ -35,9 +38,16 @@ sampled every --interval from the moment the call is placed until either side
 hangs up, and stored in the caller's ring of five calls (the --from id).
 
 The call hangs up after --duration once connected, on Ctrl-C, or when the far
-end hangs up. The exit code says how it went (see the README's table).`,
+end hangs up. Its summary (as "callstat summary" shows it) is printed on
+stderr at the end. The exit code says how it went (see the README's table).
+
+--assert checks the call against quality limits once it ended normally and
+exits 13 when one is breached, with one line per breach on stderr:
+
+` + stats.AssertGrammar,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
-  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws`,
+  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
+  callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -61,6 +71,11 @@ end hangs up. The exit code says how it went (see the README's table).`,
 			if err := opts.Validate(); err != nil {
 				return err
 			}
+			as, err := cmdutil.ParseAssertFlag(opts.Assert)
+			if err != nil {
+				return err
+			}
+			opts.Assertions = as
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -71,6 +86,7 @@ end hangs up. The exit code says how it went (see the README's table).`,
 	cmd.Flags().StringVar(&opts.From, "from", f.Getenv("CALLSTAT_FROM"), "caller id; also the participant whose ring stores the call (env CALLSTAT_FROM)")
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up this long after the call connects (0: wait for the far end or Ctrl-C)")
 	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
+	cmdutil.AddAssertFlag(cmd, &opts.Assert)
 	return cmd
 }
 
@@ -107,10 +123,18 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-c.Done():
 	}
 	<-c.Done()
+	// The call's last sample and end are committed before Done closes.
+	sum, sumErr := cmdutil.PrintCallSummary(f, sp, c)
 	storeErr := sp.Close()
 	f.Logger.Info(cmdutil.Describe(c))
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
 	}
-	return storeErr
+	if storeErr != nil || len(opts.Assertions) == 0 {
+		return storeErr
+	}
+	if sumErr != nil {
+		return fmt.Errorf("%w: cannot check --assert: %v", cmdutil.ErrStore, sumErr)
+	}
+	return cmdutil.CheckAssertions(f.IO.ErrOut, opts.Assertions, []stats.CallSummary{sum})
 }

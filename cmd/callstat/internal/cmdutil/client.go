@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -83,6 +84,8 @@ type Softphone struct {
 	Collector *stats.Collector
 	Source    *audio.Source
 	Phone     *call.Phone
+
+	printMu sync.Mutex // one summary table at a time
 }
 
 // OpenSoftphone opens the store first (so that nothing is dialled when
@@ -141,6 +144,22 @@ func (sp *Softphone) Close() error {
 		_ = sp.Store.Close()
 	}
 	return storeErr
+}
+
+// PrintCallSummary reads a finished call's summary from the store and
+// prints it as a one-row table on stderr: the figures "callstat summary"
+// would show for it. Failing to read it is logged, not fatal.
+func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (stats.CallSummary, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum, err := sp.Store.SummarizeCall(ctx, c.Local(), c.ID())
+	if err != nil {
+		f.Logger.Warn("could not summarise the call", "call", c.ID(), "err", err)
+		return sum, err
+	}
+	sp.printMu.Lock()
+	defer sp.printMu.Unlock()
+	return sum, PrintSummaryTable(f.IO.ErrOut, []stats.CallSummary{sum})
 }
 
 // Describe is a one-line account of how a call ended, for humans.

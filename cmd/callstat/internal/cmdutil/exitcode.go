@@ -6,6 +6,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -26,7 +27,8 @@ const (
 	ExitPeerLost          ExitCode = 8  // the other party vanished mid-call
 	ExitUserMedia         ExitCode = 10 // the local audio source could not be opened
 	ExitStore             ExitCode = 11 // the stats store could not be opened or written
-	ExitNoData            ExitCode = 12 // dump: nothing stored for that participant
+	ExitNoData            ExitCode = 12 // dump, summary: nothing stored for that participant
+	ExitAssert            ExitCode = 13 // a quality assertion (--assert) was breached
 )
 
 // FlagError is a usage error: the message is shown with a hint to --help.
@@ -70,6 +72,10 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitUserMedia
 	case errors.Is(err, store.ErrNoParticipant), errors.Is(err, store.ErrAmbiguous):
 		return ExitNoData
+	// A breach is only reported for a call that otherwise went well, so
+	// it never hides a failure code; it outranks nothing but success.
+	case errors.Is(err, stats.ErrAssertionFailed):
+		return ExitAssert
 	default:
 		return ExitError
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -34,6 +35,8 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},
 		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
+		{wrap(stats.ErrAssertionFailed), ExitAssert},
+		{errors.Join(wrap(stats.ErrAssertionFailed), wrap(ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

@@ -174,12 +174,12 @@ func Run(ctx context.Context, opts *Options) (err error) {
 		}
 		fmt.Fprintf(f.IO.Out, "%s: %d calls -> %s\n", p, n, path)
 	}
-	calls, sums, err := st.Summarize(ctx, Caller)
+	rows, err := st.Summarize(ctx, Caller)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(f.IO.Out)
-	if err := cmdutil.PrintCallTable(f.IO.Out, calls, sums); err != nil {
+	if err := cmdutil.PrintSummaryTable(f.IO.Out, rows); err != nil {
 		return err
 	}
 	return errors.Join(callErrs...)

@@ -18,6 +18,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/demo"
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
+	"github.com/callstat/callstat/cmd/callstat/internal/summary"
 )
 
 // NewCmdRoot builds the command tree.
@@ -32,7 +33,8 @@ last five calls of each participant, and writes them to a stats file.`,
 		Example: `  callstat serve --listen 127.0.0.1:8080 &
   callstat answer --as alice@example.com &
   callstat call alice@example.com --from bob@example.com --duration 10s
-  callstat dump --participant bob@example.com --out artifacts/`,
+  callstat dump --participant bob@example.com --out artifacts/
+  callstat summary --participant bob@example.com --assert 'mos>=4.0,loss<=1%'`,
 		Version:       f.Build.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -59,6 +61,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(answer.NewCmdAnswer(f, nil))
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
+	cmd.AddCommand(summary.NewCmdSummary(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
 	return cmd
 }
