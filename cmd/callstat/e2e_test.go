@@ -555,12 +555,12 @@ func TestEndToEndStatsAndGates(t *testing.T) {
 	if code != 13 {
 		t.Fatalf("call --assert mos>=4.5 exit %d, want 13; stderr:\n%s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^assertion failed: call ` + regexp.QuoteMeta(callID) + `: mos min is [0-9.]+, limit >= 4\.50 \(mos>=4\.5\)$`).MatchString(stderr) ||
+	if !regexp.MustCompile(`(?m)^assertion failed: call `+regexp.QuoteMeta(callID)+`: mos min is [0-9.]+, limit >= 4\.50 \(mos>=4\.5\)$`).MatchString(stderr) ||
 		strings.Contains(stderr, "loss is") {
 		t.Errorf("stderr lacks exactly one breach line for mos:\n%s", stderr)
 	}
 	if !regexp.MustCompile(`(?m)^CALL\s+PARTICIPANT\s+START.*MOS min/mean$`).MatchString(stderr) ||
-		!regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(callID) + `\s+bob@example\.com\s`).MatchString(stderr) {
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(callID)+`\s+bob@example\.com\s`).MatchString(stderr) {
 		t.Errorf("call did not print its summary:\n%s", stderr)
 	}
 	// The answerer prints its own row for the call.
