@@ -64,6 +64,13 @@ func start(t *testing.T, name string, env []string, args ...string) *proc {
 	args = append([]string{"--log-format", "json", "--log-level", "debug"}, args...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, name, cmd)
+}
+
+// startCmd runs a command that runs callstat (perhaps through "ip netns
+// exec") and follows its JSON logs.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, cmd: cmd, grew: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = &p.stdout
 	stderr, err := cmd.StderrPipe()
@@ -204,7 +211,13 @@ func run(t *testing.T, timeout time.Duration, args ...string) (string, string, i
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	return runCmd(t, ctx, exec.CommandContext(ctx, binary, args...))
+}
+
+// runCmd runs cmd, made with ctx, to completion.
+func runCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
+	args := cmd.Args[1:]
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

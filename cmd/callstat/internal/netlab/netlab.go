@@ -199,9 +199,19 @@ type Stats struct {
 	AtoB, BtoA DirectionStats
 }
 
-// DirectionStats counts one direction's packets.
+// DirectionStats counts one direction's packets, and among them the RTP
+// packets (the media, without RTCP, STUN or DTLS).
 type DirectionStats struct {
 	Packets, Dropped int64
+	RTP, RTPDropped  int64
+}
+
+// RTPLossPercent is the share of RTP packets the link dropped.
+func (d DirectionStats) RTPLossPercent() float64 {
+	if d.RTP == 0 {
+		return 0
+	}
+	return 100 * float64(d.RTPDropped) / float64(d.RTP)
 }
 
 // Stats returns the userspace link's counters so far.

@@ -167,3 +167,37 @@ func TestLabLifecycle(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+func TestIsRTP(t *testing.T) {
+	ipv4 := func(proto byte, payload ...byte) []byte {
+		p := make([]byte, 20+8)
+		p[0], p[9] = 0x45, proto
+		return append(p, append(payload, make([]byte, 12)...)...)
+	}
+	ipv6 := func(payload ...byte) []byte {
+		p := make([]byte, 40+8)
+		p[0], p[6] = 0x60, 17
+		return append(p, append(payload, make([]byte, 12)...)...)
+	}
+	tests := []struct {
+		name string
+		pkt  []byte
+		want bool
+	}{
+		{"RTP opus", ipv4(17, 0x80, 111), true},
+		{"RTP with marker", ipv4(17, 0x80, 0x80|111), true},
+		{"RTP over IPv6", ipv6(0x80, 111), true},
+		{"RTCP sender report", ipv4(17, 0x80, 200), false},
+		{"RTCP receiver report", ipv4(17, 0x81, 201), false},
+		{"RTCP XR", ipv4(17, 0x80, 207), false},
+		{"STUN", ipv4(17, 0x00, 0x01), false},
+		{"DTLS", ipv4(17, 23, 0xfe), false},
+		{"TCP", ipv4(6, 0x80, 111), false},
+		{"short", []byte{0x45, 0}, false},
+	}
+	for _, tt := range tests {
+		if got := isRTP(tt.pkt); got != tt.want {
+			t.Errorf("%s: isRTP = %v", tt.name, got)
+		}
+	}
+}

@@ -46,10 +46,12 @@ type wire struct {
 }
 
 type direction struct {
-	cond    Condition
-	rng     *rand.Rand
-	packets atomic.Int64
-	dropped atomic.Int64
+	cond       Condition
+	rng        *rand.Rand
+	packets    atomic.Int64
+	dropped    atomic.Int64
+	rtp        atomic.Int64
+	rtpDropped atomic.Int64
 
 	mu    sync.Mutex
 	queue packetHeap
@@ -87,11 +89,18 @@ func (w *wire) read(src *os.File, d *direction) {
 			return // closed
 		}
 		now := time.Now()
+		rtp := isRTP(buf[:n])
 		d.packets.Add(1)
+		if rtp {
+			d.rtp.Add(1)
+		}
 		d.mu.Lock()
 		if d.cond.Loss > 0 && d.rng.Float64()*100 < d.cond.Loss {
 			d.mu.Unlock()
 			d.dropped.Add(1)
+			if rtp {
+				d.rtpDropped.Add(1)
+			}
 			continue
 		}
 		delay := d.cond.Delay
@@ -141,10 +150,33 @@ func (w *wire) write(dst *os.File, d *direction) {
 }
 
 func (w *wire) stats() Stats {
-	return Stats{
-		AtoB: DirectionStats{Packets: w.dirs[0].packets.Load(), Dropped: w.dirs[0].dropped.Load()},
-		BtoA: DirectionStats{Packets: w.dirs[1].packets.Load(), Dropped: w.dirs[1].dropped.Load()},
+	return Stats{AtoB: w.dirs[0].stats(), BtoA: w.dirs[1].stats()}
+}
+
+func (d *direction) stats() DirectionStats {
+	return DirectionStats{Packets: d.packets.Load(), Dropped: d.dropped.Load(), RTP: d.rtp.Load(), RTPDropped: d.rtpDropped.Load()}
+}
+
+// isRTP reports whether an IP packet carries an RTP packet over UDP, told
+// apart from what shares its port (RFC 7983): STUN and DTLS start with a
+// byte below 64, RTP and RTCP with version 2, and RTCP's packet types
+// (192-223) are payload types 64-95 once the marker bit is masked.
+func isRTP(ip []byte) bool {
+	var udp []byte
+	switch {
+	case len(ip) >= 20 && ip[0]>>4 == 4 && ip[9] == 17:
+		udp = ip[int(ip[0]&0x0f)*4:]
+	case len(ip) >= 40 && ip[0]>>4 == 6 && ip[6] == 17:
+		udp = ip[40:]
+	default:
+		return false
 	}
+	if len(udp) < 8+12 {
+		return false
+	}
+	p := udp[8:]
+	pt := p[1] & 0x7f
+	return p[0]>>6 == 2 && (pt < 64 || pt > 95)
 }
 
 // close stops every goroutine: closing the devices ends the reads, done
