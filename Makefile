@@ -13,7 +13,8 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec; the tests also need iproute2 (ip, tc) for the ground-truth
+# network namespaces.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build demo test lint bench clean
@@ -25,6 +26,7 @@ deps:
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

@@ -161,6 +161,17 @@ func (b *reportBuilder) build() []stats.Object {
 	return objs
 }
 
+// ofType returns the objects of one type from pion's report.
+func ofType[T webrtc.Stats](r webrtc.StatsReport) []T {
+	var out []T
+	for _, s := range r {
+		if v, ok := s.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (b *reportBuilder) object(typ webrtc.StatsType, id string) stats.Object {
 	return stats.Object{"id": id, "type": string(typ), "timestamp": b.ts}
 }
@@ -168,11 +179,7 @@ func (b *reportBuilder) object(typ webrtc.StatsType, id string) stats.Object {
 // peerConnection is pion's object as is.
 func (b *reportBuilder) peerConnection() []stats.Object {
 	var out []stats.Object
-	for _, s := range b.pion {
-		pc, ok := s.(webrtc.PeerConnectionStats)
-		if !ok {
-			continue
-		}
+	for _, pc := range ofType[webrtc.PeerConnectionStats](b.pion) {
 		o := b.object(webrtc.StatsTypePeerConnection, pc.ID)
 		o["dataChannelsOpened"] = pc.DataChannelsOpened
 		o["dataChannelsClosed"] = pc.DataChannelsClosed
@@ -190,11 +197,7 @@ func (b *reportBuilder) peerConnection() []stats.Object {
 // a certificate without an issuer in the chain.
 func (b *reportBuilder) certificates() []stats.Object {
 	var out []stats.Object
-	for _, s := range b.pion {
-		cs, ok := s.(webrtc.CertificateStats)
-		if !ok {
-			continue
-		}
+	for _, cs := range ofType[webrtc.CertificateStats](b.pion) {
 		o := b.object(webrtc.StatsTypeCertificate, cs.ID)
 		o["fingerprint"] = cs.Fingerprint
 		o["fingerprintAlgorithm"] = cs.FingerprintAlgorithm
@@ -228,11 +231,7 @@ func (b *reportBuilder) certificates() []stats.Object {
 // "address"; both are written, for readers of either name.
 func (b *reportBuilder) candidates() []stats.Object {
 	var out []stats.Object
-	for _, s := range b.pion {
-		cs, ok := s.(webrtc.ICECandidateStats)
-		if !ok {
-			continue
-		}
+	for _, cs := range ofType[webrtc.ICECandidateStats](b.pion) {
 		o := b.object(cs.Type, cs.ID)
 		o["transportId"] = transportID
 		o["address"] = cs.IP
@@ -260,11 +259,7 @@ func (b *reportBuilder) candidates() []stats.Object {
 // large negative number).
 func (b *reportBuilder) candidatePairs() []stats.Object {
 	var out []stats.Object
-	for _, s := range b.pion {
-		p, ok := s.(webrtc.ICECandidatePairStats)
-		if !ok {
-			continue
-		}
+	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
 		o := b.object(webrtc.StatsTypeCandidatePair, p.ID)
 		o["transportId"] = transportID
 		o["localCandidateId"] = p.LocalCandidateID
@@ -323,8 +318,8 @@ func (b *reportBuilder) candidatePairs() []stats.Object {
 func (b *reportBuilder) transport() []stats.Object {
 	var ts webrtc.TransportStats
 	found := false
-	for _, s := range b.pion {
-		if t, ok := s.(webrtc.TransportStats); ok && t.ID == transportID {
+	for _, t := range ofType[webrtc.TransportStats](b.pion) {
+		if t.ID == transportID {
 			ts, found = t, true
 		}
 	}
@@ -335,11 +330,9 @@ func (b *reportBuilder) transport() []stats.Object {
 	o["bytesSent"] = ts.BytesSent
 	o["bytesReceived"] = ts.BytesReceived
 	var sent, received uint32
-	for _, s := range b.pion {
-		if p, ok := s.(webrtc.ICECandidatePairStats); ok {
-			sent += p.PacketsSent
-			received += p.PacketsReceived
-		}
+	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+		sent += p.PacketsSent
+		received += p.PacketsReceived
 	}
 	o["packetsSent"] = sent
 	o["packetsReceived"] = received
@@ -379,11 +372,7 @@ func (b *reportBuilder) transport() []stats.Object {
 // transport.
 func (b *reportBuilder) codecs() []stats.Object {
 	var out []stats.Object
-	for _, s := range b.pion {
-		cs, ok := s.(webrtc.CodecStats)
-		if !ok {
-			continue
-		}
+	for _, cs := range ofType[webrtc.CodecStats](b.pion) {
 		o := b.object(webrtc.StatsTypeCodec, cs.ID)
 		o["transportId"] = transportID
 		o["payloadType"] = cs.PayloadType

@@ -131,7 +131,9 @@ func (p *assertParser) word() string {
 	start := p.pos
 	for p.pos < len(p.expr) {
 		c := p.expr[p.pos]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && p.pos > start) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		digit := c >= '0' && c <= '9' && p.pos > start // "p95", not "95"
+		if !letter && !digit {
 			break
 		}
 		p.pos++
