@@ -13,6 +13,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,11 +32,16 @@ type condition struct {
 
 // measured is what the caller's stats file says about a run.
 type measured struct {
-	store                     string
-	rttRTCP, rttICE, rttXR    float64 // medians, ms
-	jitter                    float64 // median of the received stream's, ms
-	inboundLoss, remoteLoss   float64 // over the call, percent
-	inboundTotal, remoteTotal float64 // packets the loss is out of
+	store string
+	// Round-trip times, ms, every sample's: RTCP's and XR's measured
+	// every second, ICE's every 2 s. A busy machine (the processes, the
+	// userspace link) can only add to them.
+	rtts                      map[string][]float64 // by stats type
+	jitter                    float64              // median of the received stream's, ms
+	jitterMin                 float64              // the quietest second's, ms
+	jitters                   []float64            // every sample's, ms
+	inboundLoss, remoteLoss   float64              // over the call, percent
+	inboundTotal, remoteTotal float64              // packets the loss is out of
 	mosMean                   float64
 	link                      netlab.Stats // zero unless the userspace link ran
 }
@@ -58,8 +64,9 @@ func TestGroundTruth(t *testing.T) {
 	results := map[string]measured{}
 	runOne := func(t *testing.T, c condition) {
 		m := groundTruthCall(t, c, filepath.Join(dir, c.name))
-		t.Logf("%s (%s): RTT rtcp %.1f ice %.1f xr %.1f ms, jitter %.2f ms, loss in %.2f%% of %.0f / remote %.2f%% of %.0f, MOS %.2f",
-			c.name, c.cond, m.rttRTCP, m.rttICE, m.rttXR, m.jitter, m.inboundLoss, m.inboundTotal, m.remoteLoss, m.remoteTotal, m.mosMean)
+		t.Logf("%s (%s): RTT ms rtcp %.1f ice %.1f xr %.1f; jitter ms %.1f; loss %.2f%% of %.0f inbound, %.2f%% of %.0f remote; MOS %.2f",
+			c.name, c.cond, m.rtts["remote-inbound-rtp"], m.rtts["candidate-pair"], m.rtts["remote-outbound-rtp"], m.jitters,
+			m.inboundLoss, m.inboundTotal, m.remoteLoss, m.remoteTotal, m.mosMean)
 		mu.Lock()
 		results[c.name] = m
 		mu.Unlock()
@@ -82,23 +89,25 @@ func TestGroundTruth(t *testing.T) {
 	}
 
 	none, delay, loss, jitter := results["none"], results["delay"], results["loss"], results["jitter"]
-	// The link adds nothing; what is measured is the two processes'
-	// scheduling. ICE measures once, while the call is set up, when a busy
-	// CI machine can add several milliseconds: 10 ms is "a few" there.
+	// Round-trip times: a busy machine delays the processes and the
+	// userspace link, and that can only add to what is measured. So the
+	// accuracy is checked on the smallest value each source reported
+	// (the path's), and the median must stay close: a source that
+	// reported noise would not pass both.
 	t.Run("no impairment: no loss, RTT of a few ms", func(t *testing.T) {
 		if none.inboundLoss != 0 || none.remoteLoss != 0 {
 			t.Errorf("loss %.2f%% inbound, %.2f%% remote, want none", none.inboundLoss, none.remoteLoss)
 		}
-		for name, v := range map[string]float64{"remote-inbound-rtp": none.rttRTCP, "candidate-pair": none.rttICE, "remote-outbound-rtp": none.rttXR} {
-			if v < 0 || v > 10 {
-				t.Errorf("%s round-trip time %.2f ms, want under 10 ms", name, v)
+		for typ, vs := range none.rtts {
+			if lo, mid := slices.Min(vs), median(vs); lo < 0 || lo > 5 || mid > 20 {
+				t.Errorf("%s round-trip time: lowest %.2f ms, median %.2f ms; want under 5 ms and a median under 20 ms", typ, lo, mid)
 			}
 		}
 	})
 	t.Run("delay 50ms each way: RTT within 15% of 100 ms", func(t *testing.T) {
-		for name, v := range map[string]float64{"remote-inbound-rtp": delay.rttRTCP, "candidate-pair": delay.rttICE, "remote-outbound-rtp": delay.rttXR} {
-			if v < 85 || v > 115 {
-				t.Errorf("%s round-trip time %.1f ms, want 100 ms ± 15 %%", name, v)
+		for typ, vs := range delay.rtts {
+			if lo, mid := slices.Min(vs), median(vs); lo < 85 || lo > 115 || mid > 150 {
+				t.Errorf("%s round-trip time: lowest %.1f ms, median %.1f ms; want 100 ms ± 15 %% and a median under 150 ms", typ, lo, mid)
 			}
 		}
 	})
@@ -135,10 +144,15 @@ func TestGroundTruth(t *testing.T) {
 			t.Errorf("summary --assert on the clean call: exit %d\n%s", code, errOut)
 		}
 	})
+	// A busy CPU delays the processes' packets too, which reads as jitter
+	// on the clean link for as long as it lasts; the link's jitter is
+	// there every second. So the quietest second of each call is compared
+	// (and the medians must still be in order).
 	t.Run("delay 40ms 15ms: jitter clearly above the unimpaired value", func(t *testing.T) {
-		if jitter.jitter < 2*none.jitter || jitter.jitter < none.jitter+5 {
-			t.Errorf("jitter %.2f ms under delay 40ms 15ms, unimpaired %.2f ms: want at least twice, and 5 ms more",
-				jitter.jitter, none.jitter)
+		if jitter.jitterMin < 2*none.jitterMin || jitter.jitterMin < none.jitterMin+5 || jitter.jitter <= none.jitter {
+			t.Errorf("jitter under delay 40ms 15ms: lowest %.2f ms, median %.2f ms; unimpaired: lowest %.2f ms, median %.2f ms. "+
+				"Want the lowest at least twice and 5 ms above the unimpaired one, and a higher median",
+				jitter.jitterMin, jitter.jitter, none.jitterMin, none.jitter)
 		}
 	})
 }
@@ -220,7 +234,8 @@ func groundTruthCall(t *testing.T, c condition, dir string) measured {
 	if len(rtcp) == 0 || len(ice) == 0 || len(xr) == 0 || len(jit) == 0 {
 		t.Fatalf("%d samples: RTCP RTT %v, ICE RTT %v, XR RTT %v, jitter %v", len(ss), rtcp, ice, xr, jit)
 	}
-	m.rttRTCP, m.rttICE, m.rttXR, m.jitter = median(rtcp), median(ice), median(xr), median(jit)
+	m.rtts = map[string][]float64{"remote-inbound-rtp": rtcp, "candidate-pair": ice, "remote-outbound-rtp": xr}
+	m.jitter, m.jitterMin, m.jitters = median(jit), slices.Min(jit), jit
 	last := ss[len(ss)-1]
 	m.inboundLoss, m.inboundTotal = lossOf(t, last, "inbound-rtp")
 	m.remoteLoss, m.remoteTotal = lossOf(t, last, "remote-inbound-rtp")

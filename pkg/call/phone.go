@@ -245,7 +245,11 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	// mDNS would send multicast queries off the host; calls here use plain
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICETimeouts(cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout, 0)
+	// SetICETimeouts sets all three at once, and a zero turns that timer
+	// off rather than choosing pion's default: keepalives off would also
+	// freeze the candidate pair's round-trip time at its setup value.
+	se.SetICETimeouts(orDefault(cfg.ICEDisconnectedTimeout, defaultICEDisconnectedTimeout),
+		orDefault(cfg.ICEFailedTimeout, defaultICEFailedTimeout), iceKeepaliveInterval)
 	// A far end that closes its connection sends a DTLS close_notify; by
 	// default pion then closes ours at once, before its final stats can be
 	// read. The call notices the close and ends itself instead.
@@ -258,6 +262,23 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// pion/ice's defaults, spelled out because SetICETimeouts takes all three.
+const (
+	defaultICEDisconnectedTimeout = 5 * time.Second
+	defaultICEFailedTimeout       = 25 * time.Second
+	// iceKeepaliveInterval is how often ICE sends a binding request on
+	// the selected pair (consent, RFC 7675); each response updates the
+	// candidate pair's currentRoundTripTime.
+	iceKeepaliveInterval = 2 * time.Second
+)
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
 }
 
 func isLoopbackInterface(name string) bool {
