@@ -20,6 +20,15 @@ const (
 
 var errSendQueueFull = errors.New("signaling: send queue full; peer is not reading")
 
+// closeError is a cause that closes the connection with a WebSocket close
+// code other than normal closure, e.g. 1008 for a policy violation.
+type closeError struct {
+	code int
+	text string
+}
+
+func (e *closeError) Error() string { return e.text }
+
 // wsConn is one WebSocket connection with gorilla's rule enforced: the
 // goroutine that calls readLoop is the only reader, writeLoop the only writer.
 // Everybody else hands frames to send, which never blocks.
@@ -151,27 +160,29 @@ func (c *wsConn) writeLoop() {
 				}
 				break
 			}
+			code, text := websocket.CloseNormalClosure, ""
+			if ce := (*closeError)(nil); errors.As(context.Cause(c.ctx), &ce) {
+				code, text = ce.code, ce.text
+			}
 			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(c.writeWait))
+				websocket.FormatCloseMessage(code, text), time.Now().Add(c.writeWait))
 			_ = c.ws.Close()
 			return
 		}
 	}
 }
 
-// readLoop delivers each text frame to handle until the connection fails or
-// handle returns false. It is the connection's only reader.
-func (c *wsConn) readLoop(handle func([]byte) bool) error {
+// readLoop delivers each data frame (text or binary) to handle until the
+// connection fails or handle returns false. It is the connection's only
+// reader.
+func (c *wsConn) readLoop(handle func(kind int, data []byte) bool) error {
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.cancel(err)
 			return err
 		}
-		if kind != websocket.TextMessage {
-			continue
-		}
-		if !handle(data) {
+		if !handle(kind, data) {
 			return nil
 		}
 	}

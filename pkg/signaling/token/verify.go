@@ -101,7 +101,7 @@ func (v *Verifier) CheckCall(s Set, from, to string) error {
 // open decrypts tok and, when id is not empty, checks it was minted for id.
 func (v *Verifier) open(name, tok, id string) (Claims, error) {
 	if tok == "" {
-		return Claims{}, fmt.Errorf("%w: no %s", ErrIncomplete, name)
+		return Claims{}, fmt.Errorf("%w: no %s; this server requires tokens of realm %q", ErrIncomplete, name, v.Realm)
 	}
 	c, err := v.Key.Open(tok)
 	if err != nil {
