@@ -271,7 +271,9 @@ func TestServerOrigin(t *testing.T) {
 	allowList := startServer(t, ServerConfig{AllowedOrigins: []string{"https://app.example.com", "http://localhost:3000/"}})
 	sameHost := startServer(t, ServerConfig{})
 	anyOrigin := startServer(t, ServerConfig{AllowedOrigins: []string{"*"}})
-	host := func(ts *testServer) string { return "http://" + strings.TrimPrefix(strings.TrimSuffix(ts.url, "/ws"), "ws://") }
+	host := func(ts *testServer) string {
+		return "http://" + strings.TrimPrefix(strings.TrimSuffix(ts.url, "/ws"), "ws://")
+	}
 
 	tests := []struct {
 		name   string
