@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -45,6 +46,10 @@ type wsConn struct {
 
 	writerDone chan struct{}
 	closeOnce  sync.Once
+	// linger, when set (the server), makes close half-close the connection
+	// and read what the peer still sends, for at most this long, before
+	// closing it.
+	linger time.Duration
 }
 
 type connTiming struct {
@@ -166,6 +171,19 @@ func (c *wsConn) writeLoop() {
 			}
 			_ = c.ws.WriteControl(websocket.CloseMessage,
 				websocket.FormatCloseMessage(code, text), time.Now().Add(c.writeWait))
+			if c.linger > 0 {
+				// Half-close and let close drain the input: closing a
+				// socket with unread input resets the connection, and the
+				// peer could lose the error and the close frame just sent
+				// (a flooder always has unread input). The reader, if
+				// still reading, gets the peer's close frame or gives up
+				// at the deadline.
+				if hc, ok := c.ws.NetConn().(interface{ CloseWrite() error }); ok {
+					_ = hc.CloseWrite()
+				}
+				_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(c.linger))
+				return
+			}
 			_ = c.ws.Close()
 			return
 		}
@@ -195,4 +213,10 @@ func (c *wsConn) close(cause error) {
 		c.cancel(cause)
 	})
 	<-c.writerDone
+	if c.linger > 0 {
+		nc := c.ws.NetConn()
+		_ = nc.SetReadDeadline(time.Now().Add(c.linger))
+		_, _ = io.Copy(io.Discard, nc) // until the peer closes, or the deadline
+	}
+	_ = c.ws.Close()
 }

@@ -26,6 +26,10 @@ const (
 	DefaultIdleTimeout = 30 * time.Second
 )
 
+// closeLinger bounds how long the server reads what a client still sends
+// after the server closed the connection (see wsConn.linger).
+const closeLinger = 2 * time.Second
+
 // WebSocket close codes the server uses besides normal closure.
 const (
 	closePolicyViolation = 1008 // rate limit, idle timeout
@@ -69,11 +73,11 @@ func remoteHost(remoteAddr string) string {
 	return host
 }
 
-// originChecker accepts requests without an Origin header (command-line
+// OriginChecker accepts requests without an Origin header (command-line
 // clients, which send none) and browser requests from an allowed origin.
-// allowed holds "scheme://host[:port]" entries, compared without case; "*"
-// allows every origin.
-func originChecker(allowed []string) func(*http.Request) bool {
+// allowed holds "scheme://host[:port]" entries, compared without case and
+// default ports; "*" allows every origin.
+func OriginChecker(allowed []string) func(*http.Request) bool {
 	set := make(map[string]bool, len(allowed))
 	for _, o := range allowed {
 		set[normalizeOrigin(o)] = true

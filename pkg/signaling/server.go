@@ -125,7 +125,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.CheckOrigin == nil && len(cfg.AllowedOrigins) > 0 {
-		cfg.CheckOrigin = originChecker(cfg.AllowedOrigins)
+		cfg.CheckOrigin = OriginChecker(cfg.AllowedOrigins)
 	}
 	s := &Server{
 		cfg:       cfg,
@@ -230,6 +230,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	log := s.log.With("conn", p.id[:8], "remote", r.RemoteAddr)
 	p.wsConn = newWSConn(ws, log, connTiming{PingInterval: s.cfg.PingInterval, PongWait: s.cfg.PongWait})
+	p.linger = closeLinger
 	ws.SetPingHandler(func(data string) error { return s.onPing(p, data) })
 	p.start()
 

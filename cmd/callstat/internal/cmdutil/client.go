@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -25,8 +27,13 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	CAFile      string // security.go
+	TokenFile   string
+	TokenURL    string
 
 	AudioSpec audio.Spec
+	TLS       *tls.Config   // from CAFile, by Validate
+	Tokens    *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -39,6 +46,9 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
+	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
+	fl.StringVar(&o.TokenURL, "token-url", "", "fetch the token parameters with GET from this URL (e.g. http://127.0.0.1:3000/callparameters)")
 }
 
 // Validate checks the shared flags; it is called from each command's
@@ -65,7 +75,7 @@ func (o *ClientFlags) Validate() error {
 			return FlagErrorf("invalid --ice-server %q: want a stun:, stuns:, turn: or turns: URL", s)
 		}
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // ICEServerList converts --ice-server values for pion.
@@ -89,6 +99,10 @@ type Softphone struct {
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
 	log := f.Logger
+	creds, regToken, err := o.credentials(identity, register)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, o.Store)
 	if err != nil {
 		return nil, err
@@ -104,6 +118,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
+		TLSConfig:     o.TLS,
+		Credentials:   creds,
+		RegisterToken: regToken,
 		ServerURL:     o.Server,
 		Identity:      identity,
 		Register:      register,
