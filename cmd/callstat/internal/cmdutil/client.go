@@ -14,8 +14,8 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
-	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/signaling/token"
+	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
