@@ -189,7 +189,7 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 			cancel()
 			_ = sig.Close()
 			if se := (*signaling.ServerError)(nil); errors.As(err, &se) && signaling.IsAuthCode(se.Code) {
-				return nil, fmt.Errorf("%w: %w: %s: %s (code %s)", ErrRegisterFailed, ErrAuth, cfg.Identity, se.Message, se.Code)
+				return nil, fmt.Errorf("%w: %w: %s (code %s)", ErrRegisterFailed, ErrAuth, se.Message, se.Code)
 			}
 			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, cfg.Identity, err)
 		}

@@ -111,7 +111,7 @@ func TestServerRequiresTokens(t *testing.T) {
 		wantCode string
 		wantText string
 	}{
-		{"no credentials", "sip:bob@example.com", "sip:alice@example.com", nil, ErrCodeIncomplete, "realm, accountToken, fromToken, toToken"},
+		{"no credentials", "sip:bob@example.com", "sip:alice@example.com", nil, ErrCodeIncomplete, "the call carries no credentials; this server requires tokens of realm \"test-realm\""},
 		{"no toToken", "sip:bob@example.com", "sip:alice@example.com", with(func(c *Credentials) { c.ToToken = "" }), ErrCodeIncomplete, "toToken"},
 		{"no realm", "sip:bob@example.com", "sip:alice@example.com", with(func(c *Credentials) { c.Realm = "" }), ErrCodeIncomplete, "realm"},
 		{"wrong realm", "sip:bob@example.com", "sip:alice@example.com", with(func(c *Credentials) { c.Realm = "elsewhere" }), ErrCodeInvalidRealm, "invalid realm"},

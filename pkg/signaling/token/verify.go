@@ -73,7 +73,11 @@ func (v *Verifier) CheckCall(s Set, from, to string) error {
 			missing = append(missing, f.name)
 		}
 	}
-	if len(missing) > 0 {
+	switch len(missing) {
+	case 0:
+	case 4:
+		return fmt.Errorf("%w: the call carries no credentials; this server requires tokens of realm %q", ErrIncomplete, v.Realm)
+	default:
 		return fmt.Errorf("%w: the call's credentials lack %s", ErrIncomplete, strings.Join(missing, ", "))
 	}
 	if s.Realm != v.Realm {

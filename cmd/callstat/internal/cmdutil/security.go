@@ -80,24 +80,24 @@ func (o *KeyFlags) Load(f *Factory, required bool) (bool, error) {
 
 // TLSFlags are a server's certificate and key (serve, token serve).
 type TLSFlags struct {
-	CertFile, KeyFile string
+	CertPath, KeyPath string
 }
 
 // AddTLSFlags registers --tls-cert and --tls-key.
 func AddTLSFlags(cmd *cobra.Command, o *TLSFlags) {
-	cmd.Flags().StringVar(&o.CertFile, "tls-cert", "", "PEM certificate (chain) file: serve TLS (wss://, https://) with --tls-key")
-	cmd.Flags().StringVar(&o.KeyFile, "tls-key", "", "PEM private key file for --tls-cert")
+	cmd.Flags().StringVar(&o.CertPath, "tls-cert", "", "PEM certificate (chain) file: serve TLS (wss://, https://) with --tls-key")
+	cmd.Flags().StringVar(&o.KeyPath, "tls-key", "", "PEM private key file for --tls-cert")
 }
 
 // Config loads the certificate; nil without one.
 func (o *TLSFlags) Config() (*tls.Config, error) {
-	if o.CertFile == "" && o.KeyFile == "" {
+	if o.CertPath == "" && o.KeyPath == "" {
 		return nil, nil
 	}
-	if o.CertFile == "" || o.KeyFile == "" {
+	if o.CertPath == "" || o.KeyPath == "" {
 		return nil, FlagErrorf("--tls-cert and --tls-key go together")
 	}
-	cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+	cert, err := tls.LoadX509KeyPair(o.CertPath, o.KeyPath)
 	if err != nil {
 		return nil, FlagErrorf("cannot load --tls-cert/--tls-key: %v", err)
 	}
