@@ -268,15 +268,15 @@ func TestOpenRejects(t *testing.T) {
 // flipDigit changes the hex digit at i to another digit of the same case.
 func flipDigit(tok string, i int) string {
 	b := []byte(tok)
-	switch c := b[i]; {
-	case c == '9':
+	switch b[i] {
+	case '9':
 		b[i] = '0'
-	case c == 'f':
+	case 'f':
 		b[i] = 'a'
-	case c == 'F':
+	case 'F':
 		b[i] = 'A'
 	default:
-		b[i] = c + 1
+		b[i]++
 	}
 	return string(b)
 }
