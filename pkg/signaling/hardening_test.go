@@ -57,6 +57,25 @@ func lastError(t *testing.T, msgs []Message, code string) Message {
 	return msgs[len(msgs)-1]
 }
 
+// serveOn runs srv.Serve (not httptest) on a loopback port until cleanup.
+func serveOn(t *testing.T, srv *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln, srv.Handler(), waitTimeout) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
 func TestServerRateLimit(t *testing.T) {
 	t.Cleanup(test.CheckRoutines(t))
 	// One message a second after a burst of five: the flood below takes
@@ -225,25 +244,14 @@ func TestServerIdleTimeout(t *testing.T) {
 // client that connects and then dawdles is cut off.
 func TestServerHandshakeTimeout(t *testing.T) {
 	t.Cleanup(test.CheckRoutines(t))
-	srv := NewServer(ServerConfig{HandshakeTimeout: 200 * time.Millisecond})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln, srv.Handler(), waitTimeout) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-	})
+	addr := serveOn(t, NewServer(ServerConfig{HandshakeTimeout: 200 * time.Millisecond}))
 
 	for name, sent := range map[string]string{
 		"nothing sent":     "",
 		"half the headers": "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +270,7 @@ func TestServerHandshakeTimeout(t *testing.T) {
 		})
 	}
 	// A prompt client is served.
-	c := dial(t, "ws://"+ln.Addr().String()+"/ws")
+	c := dial(t, "ws://"+addr+"/ws")
 	syncWith(t, c)
 }
 
@@ -369,19 +377,8 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 func TestServerTLS(t *testing.T) {
 	t.Cleanup(test.CheckRoutines(t))
 	cert, pool := selfSigned(t)
-	srv := NewServer(ServerConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln, srv.Handler(), waitTimeout) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-	})
-	url := "wss://" + ln.Addr().String() + "/ws"
+	addr := serveOn(t, NewServer(ServerConfig{TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}))
+	url := "wss://" + addr + "/ws"
 
 	dctx, dcancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer dcancel()
@@ -403,7 +400,7 @@ func TestServerTLS(t *testing.T) {
 		t.Fatalf("wss without the CA: %v, want ErrUnreachable naming the certificate", err)
 	}
 	// Plain ws:// to a TLS port gets nowhere either.
-	if _, err := Dial(dctx, ClientConfig{URL: "ws://" + ln.Addr().String() + "/ws"}); !errors.Is(err, ErrUnreachable) {
+	if _, err := Dial(dctx, ClientConfig{URL: "ws://" + addr + "/ws"}); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("ws:// to a TLS server: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package answer
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +14,8 @@ import (
 func TestNewCmdAnswerTokenFlags(t *testing.T) {
 	f, _, _ := cmdutil.TestFactory(nil)
 	var got *Options
-	cmd := NewCmdAnswer(f, func(_ context.Context, o *Options) error { got = o; return nil })
-	cmd.SetArgs([]string{"--token-url", "http://127.0.0.1:3000/callparameters"})
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	if err := cmdutil.ExecuteForTest(NewCmdAnswer(f, func(_ context.Context, o *Options) error { got = o; return nil }),
+		"--token-url http://127.0.0.1:3000/callparameters"); err != nil {
 		t.Fatalf("--token-url without --as: %v", err)
 	}
 	if got.As != "" || got.TokenURL == "" {

@@ -3,7 +3,6 @@ package callcmd
 import (
 	"context"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,15 +30,9 @@ func TestNewCmdCallTokenFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := cmdutil.TestFactory(map[string]string{"HOME": "/home/u"})
 			var got *Options
-			cmd := NewCmdCall(f, func(_ context.Context, o *Options) error { got = o; return nil })
-			cmd.SetArgs(strings.Fields(tt.args))
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			cmd.SilenceUsage, cmd.SilenceErrors = true, true
-			err := cmd.ExecuteContext(context.Background())
+			err := cmdutil.ExecuteForTest(NewCmdCall(f, func(_ context.Context, o *Options) error { got = o; return nil }), tt.args)
 			if tt.wantErr != "" {
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !cmdutil.IsFlagErrorWith(err, tt.wantErr) {
 					t.Fatalf("err = %v, want a FlagError with %q", err, tt.wantErr)
 				}
 				return

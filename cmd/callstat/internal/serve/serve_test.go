@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -139,14 +138,9 @@ func TestNewCmdServeSecurityFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := cmdutil.TestFactory(tt.env)
 			var got *Options
-			cmd := NewCmdServe(f, func(_ context.Context, o *Options) error { got = o; return nil })
-			cmd.SetArgs(strings.Fields(tt.args))
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			err := cmd.ExecuteContext(context.Background())
+			err := cmdutil.ExecuteForTest(NewCmdServe(f, func(_ context.Context, o *Options) error { got = o; return nil }), tt.args)
 			if tt.wantErr != "" {
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !cmdutil.IsFlagErrorWith(err, tt.wantErr) {
 					t.Fatalf("err = %v, want a FlagError with %q", err, tt.wantErr)
 				}
 				return

@@ -3,7 +3,6 @@ package tokencmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -78,12 +77,7 @@ func TestNewCmdToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := cmdutil.TestFactory(tt.env)
 			var got *Options
-			cmd := NewCmdToken(f, func(_ context.Context, o *Options) error { got = o; return nil })
-			cmd.SetArgs(strings.Fields(tt.args))
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			cmd.SilenceUsage, cmd.SilenceErrors = true, true
-			err := cmd.ExecuteContext(context.Background())
+			err := cmdutil.ExecuteForTest(NewCmdToken(f, func(_ context.Context, o *Options) error { got = o; return nil }), tt.args)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -110,9 +104,7 @@ func TestRunPrintsVectors(t *testing.T) {
 		if v.IV != "" {
 			args = append(args, "--iv", v.IV)
 		}
-		cmd := NewCmdToken(f, nil)
-		cmd.SetArgs(args)
-		if err := cmd.ExecuteContext(context.Background()); err != nil {
+		if err := cmdutil.ExecuteForTest(NewCmdToken(f, nil), strings.Join(args, " ")); err != nil {
 			t.Fatal(err)
 		}
 		p, err := token.ParseParams(out.Bytes())
@@ -127,10 +119,8 @@ func TestRunPrintsVectors(t *testing.T) {
 
 func TestRunUsesNow(t *testing.T) {
 	f, out, _ := cmdutil.TestFactory(nil)
-	cmd := NewCmdToken(f, nil)
 	key := "0123456789abcdef"
-	cmd.SetArgs([]string{"--realm", "r", "--key-file", keyFile(t, key), "--account", "a@x", "--callee", "sip:c@x"})
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
+	if err := cmdutil.ExecuteForTest(NewCmdToken(f, nil), "--realm r --key-file "+keyFile(t, key)+" --account a@x --callee sip:c@x"); err != nil {
 		t.Fatal(err)
 	}
 	p, err := token.ParseParams(out.Bytes())
@@ -164,15 +154,9 @@ func TestNewCmdServe(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := cmdutil.TestFactory(nil)
 			var got *ServeOptions
-			cmd := NewCmdServe(f, func(_ context.Context, o *ServeOptions) error { got = o; return nil })
-			cmd.SetArgs(strings.Fields(tt.args))
-			cmd.SetOut(io.Discard)
-			cmd.SetErr(io.Discard)
-			cmd.SilenceUsage, cmd.SilenceErrors = true, true
-			err := cmd.ExecuteContext(context.Background())
+			err := cmdutil.ExecuteForTest(NewCmdServe(f, func(_ context.Context, o *ServeOptions) error { got = o; return nil }), tt.args)
 			if tt.wantErr != "" {
-				var fe *cmdutil.FlagError
-				if !errors.As(err, &fe) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !cmdutil.IsFlagErrorWith(err, tt.wantErr) {
 					t.Fatalf("err = %v, want a FlagError with %q", err, tt.wantErr)
 				}
 				return
