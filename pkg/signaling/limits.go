@@ -15,8 +15,8 @@ const (
 	// DefaultMessageRate is the sustained messages per second one
 	// connection may send; DefaultMessageBurst how many it may send at
 	// once (an answerer taking many calls at the same moment).
-	DefaultMessageRate  = 100
-	DefaultMessageBurst = 500
+	DefaultMessageRate  = 200
+	DefaultMessageBurst = 1000
 	// DefaultMaxConnsPerAddr caps open connections from one IP address.
 	DefaultMaxConnsPerAddr = 512
 	// DefaultMaxRegistrationsPerAddr caps ids registered from one IP address.
