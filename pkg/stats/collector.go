@@ -31,6 +31,9 @@ type CollectorConfig struct {
 	// OnSample, if set, sees every sample after it is taken, on the
 	// collector's goroutine; it must not block.
 	OnSample func(Sample)
+	// OnSampleError, if set, sees the failure that ends a call's
+	// collection, on the collector's goroutine; it must not block.
+	OnSampleError func(callID, participant string, err error)
 }
 
 // Collector samples every tracked call once per interval, each call on its
@@ -219,6 +222,9 @@ func (c *Collector) schedule() {
 					// As in the seed: the first failure ends collection
 					// for this call.
 					c.log.Error("Stats collection failed.", "call", e.callID, "participant", e.participant, "err", err)
+					if c.cfg.OnSampleError != nil {
+						c.cfg.OnSampleError(e.callID, e.participant, err)
+					}
 					heap.Remove(&due, e.index)
 					continue
 				}
