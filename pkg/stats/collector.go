@@ -34,6 +34,10 @@ type CollectorConfig struct {
 	// OnSampleError, if set, sees the failure that ends a call's
 	// collection, on the collector's goroutine; it must not block.
 	OnSampleError func(callID, participant string, err error)
+	// Logs, if set, is drained into every batch the collector commits, and
+	// once more when it closes: log entries are stored with the stats,
+	// never in a transaction of their own per line.
+	Logs *LogBuffer
 }
 
 // Collector samples every tracked call once per interval, each call on its
@@ -324,9 +328,18 @@ func (c *Collector) write() {
 				break drain
 			}
 		}
+		if c.cfg.Logs != nil {
+			batch.Logs = append(batch.Logs, c.cfg.Logs.Drain()...)
+		}
 		err := c.commit(batch)
 		for _, ack := range acks {
 			ack <- err
+		}
+	}
+	// What was logged since the last batch, up to Close.
+	if c.cfg.Logs != nil {
+		if logs := c.cfg.Logs.Drain(); len(logs) > 0 {
+			_ = c.commit(Batch{Logs: logs})
 		}
 	}
 }
