@@ -139,7 +139,7 @@ func TestEmitDoesNotBlockOnAStuckReader(t *testing.T) {
 type failingWriter struct{ closed bool }
 
 func (f *failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
-func (f *failingWriter) Close() error             { f.closed = true; return nil }
+func (f *failingWriter) Close() error              { f.closed = true; return nil }
 
 func TestWriteFailureIsReported(t *testing.T) {
 	fw := &failingWriter{}
