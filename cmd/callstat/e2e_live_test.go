@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +106,7 @@ func TestEventsLogsAndDownload(t *testing.T) {
 			end = ev
 		}
 	}
-	if end.Transition == nil || end.Transition.StatusCode != 200 || !strings.Contains(end.Transition.ReasonText, "answerer duration 2s reached") ||
+	if end.Transition == nil || end.Transition.StatusCode != http.StatusOK || !strings.Contains(end.Transition.ReasonText, "answerer duration 2s reached") ||
 		end.Previous.LocalHold == nil || *end.Previous.LocalHold {
 		t.Errorf("Ended event = %+v", end)
 	}

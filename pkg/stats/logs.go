@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -146,7 +147,7 @@ func (h *teeHandler) Handle(ctx context.Context, r slog.Record) error {
 func (h *teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
 	c.next = h.next.WithAttrs(as)
-	c.attrs = append(h.attrs[:len(h.attrs):len(h.attrs)], h.prefixed(as)...)
+	c.attrs = slices.Concat(h.attrs, h.prefixed(as))
 	if len(h.groups) == 0 {
 		c.capture(as)
 	}
@@ -159,7 +160,7 @@ func (h *teeHandler) WithGroup(name string) slog.Handler {
 	}
 	c := *h
 	c.next = h.next.WithGroup(name)
-	c.groups = append(h.groups[:len(h.groups):len(h.groups)], name)
+	c.groups = slices.Concat(h.groups, []string{name})
 	return &c
 }
 
@@ -203,7 +204,7 @@ func (h *teeHandler) entry(r slog.Record) (LogEntry, bool) {
 		return LogEntry{}, false
 	}
 	fields := map[string]any{}
-	for _, a := range append(h.attrs[:len(h.attrs):len(h.attrs)], h.prefixed(recAttrs)...) {
+	for _, a := range slices.Concat(h.attrs, h.prefixed(recAttrs)) {
 		if a.Key == "" {
 			continue
 		}

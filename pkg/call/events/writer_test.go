@@ -17,6 +17,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
@@ -289,7 +290,7 @@ func TestStreamOfARealCall(t *testing.T) {
 		t.Errorf("caller's events %q, want %q", got, want)
 	}
 	ended := lastOf(bob, TypeStateChange)
-	if ended.Previous.State != "Connected" || ended.Transition.StatusCode != 200 || ended.Transition.ReasonText != "alice is done" ||
+	if ended.Previous.State != "Connected" || ended.Transition.StatusCode != signaling.StatusNormal || ended.Transition.ReasonText != "alice is done" ||
 		ended.Error != nil || *ended.Previous.LocalHold || *ended.Previous.RemoteHold {
 		t.Errorf("caller's Ended event = %+v %+v %+v", ended, ended.Previous, ended.Transition)
 	}
