@@ -104,14 +104,20 @@ func Run(ctx context.Context, opts *Options) error {
 // WriteLogs writes a participant's kept log entries to dir/name as NDJSON.
 // It returns the path and the number of entries.
 func WriteLogs(ctx context.Context, st *store.Store, participant, dir, name string) (string, int, error) {
+	return writeAtomic(dir, name, "logs", func(w io.Writer) (int, error) { return st.WriteLogsNDJSON(ctx, w, participant) })
+}
+
+// writeAtomic fills dir/name through stats.WriteFileAtomic and returns its
+// path and the count fill returned.
+func writeAtomic(dir, name, what string, fill func(io.Writer) (int, error)) (string, int, error) {
 	var n int
 	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
 		var err error
-		n, err = st.WriteLogsNDJSON(ctx, w, participant)
+		n, err = fill(w)
 		return err
 	})
 	if err != nil {
-		return "", 0, fmt.Errorf("writing the logs file in %s: %w", dir, err)
+		return "", 0, fmt.Errorf("writing the %s file in %s: %w", what, dir, err)
 	}
 	return path, n, nil
 }
@@ -123,14 +129,5 @@ func Write(ctx context.Context, st *store.Store, participant, dir string, stdout
 		n, err := st.WriteSeedJSON(ctx, stdout, participant)
 		return "", n, err
 	}
-	var n int
-	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
-		var err error
-		n, err = st.WriteSeedJSON(ctx, w, participant)
-		return err
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("writing the stats file in %s: %w", dir, err)
-	}
-	return path, n, nil
+	return writeAtomic(dir, name, "stats", func(w io.Writer) (int, error) { return st.WriteSeedJSON(ctx, w, participant) })
 }
