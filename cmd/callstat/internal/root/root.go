@@ -59,6 +59,9 @@ last five calls of each participant, and writes them to a stats file.`,
 			if !quiet && !noProgress && f.Status == nil && status.IsTerminal(f.IO.ErrOut, f.Getenv) {
 				f.Status = status.NewTerminal(f.IO.ErrOut, status.Width(f.IO.ErrOut))
 				f.IO.ErrOut = f.Status
+				if status.IsTerminal(f.IO.Out, f.Getenv) { // the same screen: data goes above the status too
+					f.IO.Out = f.Status.Above(f.IO.Out)
+				}
 			}
 			log, err := cmdutil.NewLogger(f.IO.ErrOut, logLevel, logFormat)
 			if err != nil {

@@ -61,18 +61,48 @@ func NewTerminal(out io.Writer, width func() int) *Terminal {
 }
 
 // Write writes p above the status lines.
-func (t *Terminal) Write(p []byte) (int, error) {
+func (t *Terminal) Write(p []byte) (int, error) { return t.writeAbove(t.out, p) }
+
+// Above returns a writer for another stream shown on the same screen
+// (stdout, when it is the terminal too): what it writes also lands above
+// the status lines instead of inside one.
+func (t *Terminal) Above(w io.Writer) io.Writer { return aboveWriter{t: t, w: w} }
+
+type aboveWriter struct {
+	t *Terminal
+	w io.Writer
+}
+
+func (a aboveWriter) Write(p []byte) (int, error) { return a.t.writeAbove(a.w, p) }
+
+// writeAbove erases the status lines, writes p to w, and draws them again
+// below it, all under the lock so that nothing interleaves.
+func (t *Terminal) writeAbove(w io.Writer, p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var buf bytes.Buffer
 	t.clear(&buf)
-	buf.Write(p)
+	if w != t.out && buf.Len() > 0 {
+		if _, err := t.out.Write(buf.Bytes()); err != nil {
+			return 0, err
+		}
+		buf.Reset()
+	}
+	if w != t.out {
+		if n, err := w.Write(p); err != nil {
+			return n, err
+		}
+	} else {
+		buf.Write(p)
+	}
 	if len(p) > 0 {
 		t.midLine = p[len(p)-1] != '\n'
 	}
 	t.draw(&buf)
-	if _, err := t.out.Write(buf.Bytes()); err != nil {
-		return 0, err
+	if buf.Len() > 0 {
+		if _, err := t.out.Write(buf.Bytes()); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }

@@ -227,3 +227,19 @@ func TestCallsLinesAreBounded(t *testing.T) {
 		t.Errorf("an empty view drew %q", buf.String())
 	}
 }
+
+// stdout on the same screen: data lines land above the status too.
+func TestAboveWritesOtherStreamAboveTheStatus(t *testing.T) {
+	scr := &screen{t: t}
+	term := NewTerminal(scr, func() int { return 200 })
+	stdout := term.Above(scr)
+	view := &fixedView{}
+	view.set("status")
+	stop := term.Show(view, time.Hour)
+	fmt.Fprintln(stdout, "data line")
+	fmt.Fprintln(term, "log line")
+	if got := strings.Join(scr.lines(), "|"); got != "data line|log line|status" {
+		t.Fatalf("screen %q", got)
+	}
+	stop()
+}
