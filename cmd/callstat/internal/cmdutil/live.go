@@ -1,6 +1,8 @@
 package cmdutil
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
@@ -31,7 +33,7 @@ func OpenLive(f *Factory, eventsPath string) (*Live, error) {
 	if eventsPath != "" {
 		w, err := events.Open(eventsPath, f.IO.Out, events.Config{Logger: f.Logger, Now: f.Now})
 		if err != nil {
-			return nil, FlagErrorf("--events %s: %v", eventsPath, err)
+			return nil, &FlagError{Err: fmt.Errorf("--events %s: %w", eventsPath, err)}
 		}
 		l.events = w
 	}
