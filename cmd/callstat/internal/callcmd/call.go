@@ -35,9 +35,14 @@ sampled every --interval from the moment the call is placed until either side
 hangs up, and stored in the caller's ring of five calls (the --from id).
 
 The call hangs up after --duration once connected, on Ctrl-C, or when the far
-end hangs up. The exit code says how it went (see the README's table).`,
+end hangs up. The exit code says how it went (see the README's table).
+
+The call id is printed on stdout, unless --events - sends the event stream
+there (its call:start line carries the id). On a terminal, a status line shows
+the call's state, time, RTT, jitter, loss and bitrates.`,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
-  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws`,
+  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
+  callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -85,7 +90,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return errors.Join(err, sp.Close())
 	}
-	fmt.Fprintln(f.IO.Out, c.ID())
+	if !sp.Live.EventsOnStdout() { // with --events -, call:start carries the id
+		fmt.Fprintln(f.IO.Out, c.ID())
+	}
 
 	select {
 	case <-c.Connected():
@@ -107,8 +114,8 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-c.Done():
 	}
 	<-c.Done()
+	sp.Log.Info(cmdutil.Describe(c))
 	storeErr := sp.Close()
-	f.Logger.Info(cmdutil.Describe(c))
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
 	}
