@@ -3,6 +3,7 @@ package answer
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +37,8 @@ several at once if they come. Statistics of each call are sampled every
 stored in this participant's ring of five calls.
 
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
---max-calls calls have ended.
+--max-calls calls have ended. With --events, every call's events are written
+as JSON lines; on a terminal, a status line per call in progress.
 
 For servers that require tokens, --token-file or --token-url gives the token
 parameters; the phone registers with the callee's token (toToken), or the
@@ -115,7 +117,7 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				handle(ctx, f, opts, c, stop)
+				handle(ctx, sp.Log, opts, c, stop)
 			}()
 		case <-finished:
 			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
@@ -141,9 +143,9 @@ loop:
 }
 
 // handle answers one call and, with --duration, hangs it up in time.
-func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call, stop <-chan struct{}) {
+func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) {
 	if err := c.Answer(ctx); err != nil {
-		f.Logger.Warn("could not answer", "call", c.ID(), "err", err)
+		log.Warn("could not answer", "call", c.ID(), "err", err)
 	}
 	if opts.Duration > 0 {
 		select {
@@ -162,7 +164,7 @@ func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call
 	}
 	select {
 	case <-c.Done():
-		f.Logger.Info(cmdutil.Describe(c))
+		log.Info(cmdutil.Describe(c))
 	case <-stop:
 	}
 }

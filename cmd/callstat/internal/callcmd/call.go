@@ -38,11 +38,16 @@ hangs up, and stored in the caller's ring of five calls (the --from id).
 The call hangs up after --duration once connected, on Ctrl-C, or when the far
 end hangs up. The exit code says how it went (see the README's table).
 
+The call id is printed on stdout, unless --events - sends the event stream
+there (its call:start line carries the id). On a terminal, a status line shows
+the call's state, time, RTT, jitter, loss and bitrates.
+
 With --token-file or --token-url the call carries the token set, for servers
 that require tokens; the callee and --from then default to the parameters'
 callee and caller.`,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
   callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
+  callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
@@ -98,7 +103,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return errors.Join(err, sp.Close())
 	}
-	fmt.Fprintln(f.IO.Out, c.ID())
+	if !sp.Live.EventsOnStdout() { // with --events -, call:start carries the id
+		fmt.Fprintln(f.IO.Out, c.ID())
+	}
 
 	select {
 	case <-c.Connected():
@@ -120,8 +127,8 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-c.Done():
 	}
 	<-c.Done()
+	sp.Log.Info(cmdutil.Describe(c))
 	storeErr := sp.Close()
-	f.Logger.Info(cmdutil.Describe(c))
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/call/events"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -73,6 +74,10 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitUserMedia
 	case errors.Is(err, store.ErrNoParticipant), errors.Is(err, store.ErrAmbiguous):
 		return ExitNoData
+	// Last: an incomplete --events stream only decides the code when the
+	// call itself went well.
+	case errors.Is(err, events.ErrWrite):
+		return ExitError
 	default:
 		return ExitError
 	}

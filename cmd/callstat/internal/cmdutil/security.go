@@ -26,9 +26,12 @@ var ErrTokens = errors.New("cannot get token parameters")
 // Environment variables for the token flags. The key itself may come from
 // the environment, never from a flag: flag values show in ps.
 const (
-	EnvRealm    = "CALLSTAT_REALM"
-	EnvKeyFile  = "CALLSTAT_TOKEN_KEY_FILE"
-	EnvTokenKey = "CALLSTAT_TOKEN_KEY"
+	EnvRealm     = "CALLSTAT_REALM"
+	EnvKeyFile   = "CALLSTAT_TOKEN_KEY_FILE"
+	EnvTokenKey  = "CALLSTAT_TOKEN_KEY"
+	EnvCAFile    = "CALLSTAT_CA_FILE"
+	EnvTokenFile = "CALLSTAT_TOKEN_FILE"
+	EnvTokenURL  = "CALLSTAT_TOKEN_URL"
 )
 
 // KeyFlags are a realm and its secret key (serve, token).
