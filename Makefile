@@ -16,7 +16,12 @@ GOLANGCI_LINT_VERSION := v2.15.0
 # Opus codec.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test lint bench clean
+# Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
+# `make fuzz` for FUZZTIME (default 2m) each.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
+
+.PHONY: all deps test-deps build demo test fuzz lint bench clean
 
 all: build
 
@@ -31,6 +36,14 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# What the tests need besides the build: the openssl command line checks
+# token vectors and makes test certificates.
+test-deps: deps
+	@command -v openssl >/dev/null 2>&1 || { \
+		echo "make: installing Debian packages: openssl"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssl; }
+
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat
 
@@ -39,8 +52,16 @@ build: deps
 demo: build
 	./$(BIN) --log-level warn demo --out demo-output
 
-test: deps
+test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: test-deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -38,12 +38,17 @@ stored in this participant's ring of five calls.
 
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 --max-calls calls have ended. With --events, every call's events are written
-as JSON lines; on a terminal, a status line per call in progress.`,
+as JSON lines; on a terminal, a status line per call in progress.
+
+For servers that require tokens, --token-file or --token-url gives the token
+parameters; the phone registers with the callee's token (toToken), or the
+caller's if --as is the caller. --as defaults to the parameters' callee.`,
 		Example: `  callstat answer --as alice@example.com
-  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000`,
+  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
+  callstat answer --token-url http://127.0.0.1:3000/callparameters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if strings.TrimSpace(opts.As) == "" {
+			if strings.TrimSpace(opts.As) == "" && !opts.HasTokens() {
 				return cmdutil.FlagErrorf("--as is required: the id to register, e.g. --as alice@example.com")
 			}
 			if opts.Duration < 0 || opts.MaxCalls < 0 {
@@ -85,6 +90,12 @@ func Run(ctx context.Context, opts *Options) error {
 				finishOnce.Do(func() { close(finished) })
 			}
 		},
+	}
+	if err := opts.LoadTokens(ctx, f); err != nil {
+		return err
+	}
+	if opts.Tokens != nil && strings.TrimSpace(opts.As) == "" {
+		opts.As = opts.Tokens.Callee
 	}
 	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.As, true, hooks, 0)
 	if err != nil {

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -30,10 +32,15 @@ type ClientFlags struct {
 	Events string
 	// Live, when set, is shared by several softphones of one process
 	// (demo); otherwise OpenSoftphone opens one from Events.
-	Live *Live
+	Live      *Live
+	CAFile    string // security.go
+	TokenFile string
+	TokenURL  string
 
 	AudioSpec audio.Spec
-	envErr    error // a bad environment variable, reported by Validate
+	envErr    error         // a bad environment variable, reported by Validate
+	TLS       *tls.Config   // from CAFile, by Validate
+	Tokens    *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -46,8 +53,12 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
+	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
+	fl.StringVar(&o.TokenURL, "token-url", "", "fetch the token parameters with GET from this URL (e.g. http://127.0.0.1:3000/callparameters)")
 	for _, b := range []struct{ flag, env string }{
 		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
+		{"ca-file", EnvCAFile}, {"token-file", EnvTokenFile}, {"token-url", EnvTokenURL},
 	} {
 		if err := BindEnv(f, fl, b.flag, b.env); err != nil && o.envErr == nil {
 			o.envErr = err
@@ -83,7 +94,7 @@ func (o *ClientFlags) Validate() error {
 			return FlagErrorf("invalid --ice-server %q: want a stun:, stuns:, turn: or turns: URL", s)
 		}
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // ICEServerList converts --ice-server values for pion.
@@ -114,6 +125,10 @@ type Softphone struct {
 // OpenSoftphone opens the store first (so that nothing is dialled when
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
+	creds, regToken, err := o.credentials(identity, register)
+	if err != nil {
+		return nil, err
+	}
 	sp := &Softphone{Live: o.Live}
 	if sp.Live == nil {
 		live, err := OpenLive(f, o.Events)
@@ -142,6 +157,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
+		TLSConfig:     o.TLS,
+		Credentials:   creds,
+		RegisterToken: regToken,
 		ServerURL:     o.Server,
 		Identity:      identity,
 		Register:      register,

@@ -76,7 +76,7 @@ func TestClientFlagsHelpNamesTheirVariables(t *testing.T) {
 	cmd := &cobra.Command{Use: "x"}
 	AddClientFlags(cmd, f, &ClientFlags{})
 	for flag, env := range map[string]string{"server": EnvServer, "store": EnvStore, "audio": EnvAudio, "interval": EnvInterval,
-		"ice-loopback": EnvICELoopback, "ice-server": EnvICEServers} {
+		"ice-loopback": EnvICELoopback, "ice-server": EnvICEServers, "ca-file": EnvCAFile, "token-file": EnvTokenFile, "token-url": EnvTokenURL} {
 		if u := cmd.Flags().Lookup(flag).Usage; !strings.Contains(u, "(env "+env+")") {
 			t.Errorf("--%s usage %q does not name %s", flag, u, env)
 		}

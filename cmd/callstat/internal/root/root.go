@@ -22,6 +22,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/tokencmd"
 )
 
 // NewCmdRoot builds the command tree.
@@ -89,6 +90,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
+	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))
 	return cmd
 }
 
