@@ -13,11 +13,15 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec; the tests also need iproute2 (ip, tc) for the ground-truth
-# network namespaces.
+# Opus codec.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test lint bench clean
+# Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
+# `make fuzz` for FUZZTIME (default 2m) each.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
+
+.PHONY: all deps test-deps build demo test fuzz lint bench clean
 
 all: build
 
@@ -26,6 +30,18 @@ deps:
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# What the tests need besides the build: the openssl command line checks
+# token vectors and makes test certificates; iproute2 (ip, tc) builds the
+# ground-truth tests' network namespaces.
+test-deps: deps
+	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:$$missing"; \
@@ -41,8 +57,16 @@ build: deps
 demo: build
 	./$(BIN) --log-level warn demo --out demo-output
 
-test: deps
+test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: test-deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -576,13 +576,12 @@ func TestEndToEndStatsAndGates(t *testing.T) {
 		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(callID)+`\s+bob@example\.com\s`).MatchString(stderr) {
 		t.Errorf("call did not print its summary:\n%s", stderr)
 	}
-	// The answerer prints its own row for the call.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(alice.stderrText(), callID+"  alice@example.com") {
-		if time.Now().After(deadline) {
-			t.Fatalf("answerer printed no summary row for %s", callID)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// The answerer (JSON logs) prints its own summary of the call, as a
+	// JSON line like its log lines.
+	line := alice.waitLog(10*time.Second, "call summary", map[string]any{"level": "INFO"})
+	if sum, _ := line["summary"].(map[string]any); sum["callId"] != callID || sum["participant"] != "alice@example.com" ||
+		sum["endState"] != "Ended" || sum["mosMean"] == nil {
+		t.Errorf("answerer's summary line = %v", line)
 	}
 
 	// summary: the same call, as JSON; a gate it meets; a malformed gate.

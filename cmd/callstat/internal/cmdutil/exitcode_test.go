@@ -37,6 +37,10 @@ func TestExitCodeFor(t *testing.T) {
 		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
 		{wrap(stats.ErrAssertionFailed), ExitAssert},
 		{errors.Join(wrap(stats.ErrAssertionFailed), wrap(ErrStore)), ExitStore},
+		{wrap(call.ErrAuth), ExitAuth},
+		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
+		{wrap(ErrTokens), ExitAuth},
+		{errors.Join(wrap(call.ErrAuth), wrap(ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

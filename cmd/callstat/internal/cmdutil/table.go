@@ -1,8 +1,11 @@
 package cmdutil
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -70,18 +73,55 @@ func ParseAssertFlag(expr string) (stats.Assertions, error) {
 	return as, nil
 }
 
-// CheckAssertions writes one line per breach to w and returns an error
-// wrapping stats.ErrAssertionFailed if there was any.
-func CheckAssertions(w io.Writer, as stats.Assertions, rows []stats.CallSummary) error {
+// CheckAssertions writes one line per breach to stderr and returns an
+// error wrapping stats.ErrAssertionFailed if there was any. The lines are
+// the command's result, printed whatever the log level; with --log-format
+// json each is a JSON object like the log lines (level ERROR, with the
+// call, metric, limit and measured value), so that every stderr line
+// parses.
+func CheckAssertions(f *Factory, as stats.Assertions, rows []stats.CallSummary) error {
 	n := 0
 	for _, s := range rows {
 		for _, b := range as.Check(s) {
-			fmt.Fprintf(w, "assertion failed: %s\n", b)
 			n++
+			msg := "assertion failed: " + b.String()
+			if f.LogFormat != "json" {
+				fmt.Fprintln(f.IO.ErrOut, msg)
+				continue
+			}
+			a := b.Assertion
+			line := map[string]any{"time": f.Now().Format(time.RFC3339Nano), "level": "ERROR", "msg": msg,
+				"call": b.CallID, "metric": a.Name(), "assertion": a.Text, "limit": a.Limit, "measured": b.Measured}
+			_ = json.NewEncoder(f.IO.ErrOut).Encode(line)
 		}
 	}
 	if n == 0 {
 		return nil
 	}
 	return fmt.Errorf("%w: %d breach(es) of --assert", stats.ErrAssertionFailed, n)
+}
+
+// WriteSummaries shows finished calls' summaries on stderr, as a log
+// would: not with --quiet or a level above info; as the table, or with
+// --log-format json as one JSON object per call like the log lines
+// ("msg":"call summary", the row under "summary"). It writes once, so
+// that a terminal's status lines never split it.
+func WriteSummaries(f *Factory, rows []stats.CallSummary) error {
+	if f.LogLevel > slog.LevelInfo {
+		return nil
+	}
+	var b bytes.Buffer
+	if f.LogFormat == "json" {
+		enc := json.NewEncoder(&b)
+		for _, s := range rows {
+			if err := enc.Encode(map[string]any{"time": f.Now().Format(time.RFC3339Nano), "level": "INFO",
+				"msg": "call summary", "summary": s}); err != nil {
+				return err
+			}
+		}
+	} else if err := PrintSummaryTable(&b, rows); err != nil {
+		return err
+	}
+	_, err := f.IO.ErrOut.Write(b.Bytes())
+	return err
 }

@@ -188,9 +188,18 @@ func (l *Lab) buildUserspace(ctx context.Context, ifPrefix string) error {
 	return nil
 }
 
-// Command returns a command that runs name with args inside namespace ns.
+// Priority is the nice value the lab's processes and its userspace link
+// run at. A lab measures time: on a machine busy with other work (CI runs
+// test packages side by side), processes that wait for a CPU read as
+// delay and jitter the link never imposed. netem runs in the kernel and
+// is not delayed that way; the userspace link and the endpoints are
+// raised above ordinary work instead.
+const Priority = -15
+
+// Command returns a command that runs name with args inside namespace ns,
+// at Priority.
 func (l *Lab) Command(ctx context.Context, ns, name string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	return exec.CommandContext(ctx, "nice", append([]string{"-n", fmt.Sprint(Priority), "ip", "netns", "exec", ns, name}, args...)...)
 }
 
 // Stats are what the userspace link did (zero for netem, which the kernel

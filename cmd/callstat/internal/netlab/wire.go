@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,7 @@ func startWire(a, b *os.File, cond Condition) *wire {
 
 func (w *wire) read(src *os.File, d *direction) {
 	defer w.wg.Done()
+	raisePriority()
 	buf := make([]byte, 65536)
 	for {
 		n, err := src.Read(buf)
@@ -119,6 +121,7 @@ func (w *wire) read(src *os.File, d *direction) {
 
 func (w *wire) write(dst *os.File, d *direction) {
 	defer w.wg.Done()
+	raisePriority()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -147,6 +150,17 @@ func (w *wire) write(dst *os.File, d *direction) {
 		case <-timer.C:
 		}
 	}
+}
+
+// raisePriority locks the goroutine to its thread and gives the thread
+// Priority, so that a packet is held for its delay and no longer even
+// when other work keeps the CPUs busy (see Priority). The thread ends with
+// the goroutine: it is never handed back with that priority. Failing to
+// raise it (no CAP_SYS_NICE) leaves the link as precise as the machine is
+// idle.
+func raisePriority() {
+	runtime.LockOSThread()
+	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), Priority)
 }
 
 func (w *wire) stats() Stats {

@@ -102,5 +102,5 @@ func Run(ctx context.Context, opts *Options) error {
 	} else if err := cmdutil.PrintSummaryTable(f.IO.Out, rows); err != nil {
 		return err
 	}
-	return cmdutil.CheckAssertions(f.IO.ErrOut, opts.Assertions, rows)
+	return cmdutil.CheckAssertions(f, opts.Assertions, rows)
 }
