@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -205,6 +207,16 @@ func (sp *Softphone) Close() error {
 		_ = sp.Store.Close()
 	}
 	return errors.Join(storeErr, liveErr)
+}
+
+// OpenStoreToRead opens an existing store for the commands that read one
+// (dump, summary): a missing file is "nothing stored" (exit 12), not a new
+// empty store.
+func OpenStoreToRead(ctx context.Context, path string) (*store.Store, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, path, EnvStore)
+	}
+	return store.Open(ctx, path)
 }
 
 // PrintCallSummary reads a finished call's summary from the store, the

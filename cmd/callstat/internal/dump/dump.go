@@ -4,11 +4,8 @@ package dump
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -88,10 +85,7 @@ the stats file (the SDK's log download), and its path printed too.`,
 // Run writes the file.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	if _, err := os.Stat(opts.Store); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, opts.Store, cmdutil.EnvStore)
-	}
-	st, err := store.Open(ctx, opts.Store)
+	st, err := cmdutil.OpenStoreToRead(ctx, opts.Store)
 	if err != nil {
 		return err
 	}

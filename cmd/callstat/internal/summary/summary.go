@@ -5,10 +5,7 @@ package summary
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -72,10 +69,7 @@ breaches its assertion.`,
 // Run prints the summaries and checks the assertions.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	if _, err := os.Stat(opts.Store); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, opts.Store, cmdutil.EnvStore)
-	}
-	st, err := store.Open(ctx, opts.Store)
+	st, err := cmdutil.OpenStoreToRead(ctx, opts.Store)
 	if err != nil {
 		return err
 	}
