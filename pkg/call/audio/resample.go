@@ -68,12 +68,18 @@ func resample(in []float32, from, to int) []float32 {
 		}
 		var acc float64
 		i := base - k + 1
-		for t, wt := range w {
-			idx := (i + t) % m
-			if idx < 0 {
-				idx += m
+		if i >= 0 && i+len(w) <= m {
+			for t, x := range in[i : i+len(w)] {
+				acc += w[t] * float64(x)
 			}
-			acc += wt * float64(in[idx])
+		} else { // near the ends: wrap around
+			for t, wt := range w {
+				idx := (i + t) % m
+				if idx < 0 {
+					idx += m
+				}
+				acc += wt * float64(in[idx])
+			}
 		}
 		out[j] = float32(acc)
 	}

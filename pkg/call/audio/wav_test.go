@@ -133,6 +133,7 @@ func TestLoadWAVFormats(t *testing.T) {
 	formats = append(formats, wavFormat{rate: 96000, channels: 2, bits: 16}, wavFormat{rate: 22050, channels: 2, bits: 16})
 	for _, f := range formats {
 		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
 			const hz, seconds = 1000.0, 0.5
 			left, right := sineAt(f.rate, hz, 0.5), sineAt(f.rate, hz, 0.3)
 			frames := int(seconds * float64(f.rate))

@@ -3,6 +3,7 @@ package answer
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -26,7 +27,8 @@ type Options struct {
 
 // NewCmdAnswer builds the command; runF replaces the run function in tests.
 func NewCmdAnswer(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Factory: f}
+	// An answerer may carry several calls: --record names one file each.
+	opts := &Options{Factory: f, ClientFlags: cmdutil.ClientFlags{RecordEachCall: true}}
 	cmd := &cobra.Command{
 		Use:   "answer --as <id>",
 		Short: "Register as a participant and auto-answer every incoming call",
@@ -38,7 +40,8 @@ stored in this participant's ring of five calls.
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 --max-calls calls have ended.`,
 		Example: `  callstat answer --as alice@example.com
-  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000`,
+  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
+  callstat answer --as alice@example.com --audio file:speech.wav --record heard/call.wav   # heard/call-<call id>.wav`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(opts.As) == "" {
@@ -79,6 +82,7 @@ func Run(ctx context.Context, opts *Options) error {
 			ended++
 			n := ended
 			mu.Unlock()
+
 			if opts.MaxCalls > 0 && n >= opts.MaxCalls {
 				finishOnce.Do(func() { close(finished) })
 			}
@@ -92,11 +96,12 @@ func Run(ctx context.Context, opts *Options) error {
 		opts.Registered()
 	}
 
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	var (
+		handlers  sync.WaitGroup
+		recordErr error // the first call whose --record file failed
+		runErr    error
+	)
 	stop := make(chan struct{})
-	defer close(stop)
-	var runErr error
 loop:
 	for {
 		select {
@@ -104,7 +109,13 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				handle(ctx, f, opts, c, stop)
+				if err := handle(ctx, f, opts, c, stop); err != nil {
+					mu.Lock()
+					if recordErr == nil {
+						recordErr = err
+					}
+					mu.Unlock()
+				}
 			}()
 		case <-finished:
 			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
@@ -126,11 +137,19 @@ loop:
 	if err := sp.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	// Every call has ended (Close waited for them): the handlers return.
+	close(stop)
+	handlers.Wait()
+	if runErr == nil {
+		runErr = recordErr
+	}
 	return runErr
 }
 
-// handle answers one call and, with --duration, hangs it up in time.
-func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call, stop <-chan struct{}) {
+// handle answers one call and, with --duration, hangs it up in time. It
+// returns once the call has ended (stop: the phone has closed, so the call
+// has too), with the call's recording error.
+func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call, stop <-chan struct{}) error {
 	if err := c.Answer(ctx); err != nil {
 		f.Logger.Warn("could not answer", "call", c.ID(), "err", err)
 	}
@@ -153,5 +172,11 @@ func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call
 	case <-c.Done():
 		f.Logger.Info(cmdutil.Describe(c))
 	case <-stop:
+		<-c.Done()
 	}
+	if err := c.RecordErr(); err != nil {
+		f.Logger.Error("recording failed", "call", c.ID(), "err", err)
+		return fmt.Errorf("call %s: %w", c.ID(), err)
+	}
+	return nil
 }

@@ -34,10 +34,13 @@ func NewCmdCall(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 sampled every --interval from the moment the call is placed until either side
 hangs up, and stored in the caller's ring of five calls (the --from id).
 
-The call hangs up after --duration once connected, on Ctrl-C, or when the far
-end hangs up. The exit code says how it went (see the README's table).`,
+The call sends --audio (the default microphone unless told otherwise) and,
+with --record, writes what it hears to a WAV file. It hangs up after
+--duration once connected, on Ctrl-C, or when the far end hangs up. The exit
+code says how it went (see the README's table).`,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
-  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws`,
+  callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
+  callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -111,6 +114,12 @@ func Run(ctx context.Context, opts *Options) error {
 	f.Logger.Info(cmdutil.Describe(c))
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if err := c.RecordErr(); err != nil {
+		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if opts.Record != "" && storeErr == nil && !c.ConnectedAt().IsZero() {
+		f.Logger.Info("received audio recorded", "file", opts.Record)
 	}
 	return storeErr
 }
