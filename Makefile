@@ -13,23 +13,36 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec. The tests also need PulseAudio: they start a server of their
+# own to capture a real audio source through --audio mic (its dependencies
+# bring libpulse and ALSA's libasound, which the microphone driver loads at
+# run time).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test lint bench clean
+.PHONY: all deps test-deps build demo test lint bench clean
 
 all: build
+
+# install-missing installs the Debian packages named in $$missing, if any.
+define install-missing
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
 
 deps:
 	@missing=""; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
-	if [ -n "$$missing" ]; then \
-		echo "make: installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(install-missing)
+
+test-deps: deps
+	@missing=""; \
+	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
+	$(install-missing)
 
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat
@@ -39,7 +52,7 @@ build: deps
 demo: build
 	./$(BIN) --log-level warn demo --out demo-output
 
-test: deps
+test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 lint: deps

@@ -312,7 +312,7 @@ func TestAudioSourceUnusable(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			args := append(tt.args, "--server", url, "--store", filepath.Join(dir, fmt.Sprintf("%d.db", i)), "--ice-loopback")
+			args := append(append([]string(nil), tt.args...), "--server", url, "--store", filepath.Join(dir, fmt.Sprintf("%d.db", i)), "--ice-loopback")
 			_, stderr, code := runEnv(t, 30*time.Second, tt.env, args...)
 			if code != 10 {
 				t.Errorf("exit %d, want 10; stderr:\n%s", code, stderr)

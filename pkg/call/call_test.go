@@ -370,7 +370,10 @@ func TestCallAudioStats(t *testing.T) {
 	}
 	// totalSamplesReceived over a stretch of the call, against the clock.
 	start, s0 := time.Now(), c.ReceivedAudio().TotalSamplesReceived
-	time.Sleep(3 * time.Second) // the measured stretch: the test's subject
+	// The measured stretch is the test's subject; 4 s keeps the jitter of
+	// packet delivery at its ends (tens of ms on a loaded machine) well
+	// inside the tolerance.
+	time.Sleep(4 * time.Second)
 	el, s1 := time.Since(start), c.ReceivedAudio().TotalSamplesReceived
 	got := float64(s1-s0) / 48000
 	if diff := math.Abs(got-el.Seconds()) / el.Seconds(); diff > 0.05 {
@@ -411,8 +414,8 @@ func TestCallAudioStats(t *testing.T) {
 	// The shared source ran before the call: the call's media-source
 	// counts only from when the call attached it.
 	callAge := time.Since(c.StartedAt()).Seconds()
-	if d, _ := ms["totalSamplesDuration"].(float64); d <= 3 || d > callAge+0.1 {
-		t.Errorf("media-source totalSamplesDuration %v, want between 3 and the call's age %.2f", ms["totalSamplesDuration"], callAge)
+	if d, _ := ms["totalSamplesDuration"].(float64); d <= 4 || d > callAge+0.1 {
+		t.Errorf("media-source totalSamplesDuration %v, want between 4 and the call's age %.2f", ms["totalSamplesDuration"], callAge)
 	}
 
 	aliceCall := alice.Calls()[0]

@@ -37,6 +37,9 @@ several at once if they come. Statistics of each call are sampled every
 --interval from the moment it is received until either side hangs up, and
 stored in this participant's ring of five calls.
 
+Each call sends --audio (the default microphone unless told otherwise); with
+--record dir/x.wav each call's received audio is written to dir/x-<call id>.wav.
+
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 --max-calls calls have ended.`,
 		Example: `  callstat answer --as alice@example.com
