@@ -13,13 +13,15 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec. The tests also need PulseAudio: they start a server of their
-# own to capture a real audio source through --audio mic (its dependencies
-# bring libpulse and ALSA's libasound, which the microphone driver loads at
-# run time).
+# Opus codec.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-deps build demo test lint bench clean
+# Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
+# `make fuzz` for FUZZTIME (default 2m) each.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
+
+.PHONY: all deps test-deps build demo test fuzz lint bench clean
 
 all: build
 
@@ -39,8 +41,14 @@ deps:
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
 	$(install-missing)
 
+# What the tests need besides the build: the openssl command line checks
+# token vectors and makes test certificates; PulseAudio gives the audio
+# tests a real capture path (they start a server of their own, captured
+# through --audio mic; its dependencies bring libpulse and ALSA's
+# libasound, which the microphone driver loads at run time).
 test-deps: deps
 	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	$(install-missing)
 
@@ -54,6 +62,14 @@ demo: build
 
 test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: test-deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
