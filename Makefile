@@ -25,24 +25,32 @@ FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
 
 all: build
 
-deps:
-	@missing=""; \
-	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
-	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
-	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+# install-missing installs the Debian packages named in $$missing, if any.
+define install-missing
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	@missing=""; \
+	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
+	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	$(install-missing)
 
 # What the tests need besides the build: the openssl command line checks
-# token vectors and makes test certificates.
+# token vectors and makes test certificates; PulseAudio gives the audio
+# tests a real capture path (they start a server of their own, captured
+# through --audio mic; its dependencies bring libpulse and ALSA's
+# libasound, which the microphone driver loads at run time).
 test-deps: deps
-	@command -v openssl >/dev/null 2>&1 || { \
-		echo "make: installing Debian packages: openssl"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends openssl; }
+	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
+	$(install-missing)
 
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat

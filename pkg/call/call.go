@@ -11,6 +11,7 @@ import (
 	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -41,6 +42,10 @@ type Call struct {
 	getter pionstats.Getter // RTP stream counters of pc
 	sender *webrtc.RTPSender
 
+	// srcBase is the shared source's media-source figures when this call
+	// attached it: the call's own totals are measured from there.
+	srcBase audio.SourceStats
+
 	inbox    chan signaling.Message
 	pcEvents chan pcEvent
 	reqs     chan request
@@ -63,6 +68,9 @@ type Call struct {
 	answered    bool // incoming: answer sent; outgoing: answer applied
 	iceState    webrtc.ICEConnectionState
 	pending     []webrtc.ICECandidateInit
+	recv        *audio.ReceiveMeter // the far end's decoded audio
+	recvSSRC    uint32
+	recordErr   error
 }
 
 type pcEvent struct {
@@ -389,6 +397,7 @@ func (c *Call) addLocalAudio() error {
 		}
 	}
 	c.sender = sender
+	c.srcBase = c.p.cfg.Source.Stats()
 	sender.Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
 		if s == webrtc.DTLSTransportStateClosed {
 			c.post(pcEvent{dtlsClosed: true})
@@ -417,16 +426,72 @@ func (c *Call) addLocalAudio() error {
 	return nil
 }
 
-// readRemoteTrack drains the far end's audio so that pion's interceptors
-// count it.
+// readRemoteTrack reads the far end's audio (which pion's interceptors
+// count), decodes and measures it, and records it when asked.
 func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 	c.log.Debug("remote audio track", "codec", track.Codec().MimeType, "ssrc", uint32(track.SSRC()))
-	buf := make([]byte, 1500)
+	var path string
+	if c.p.cfg.RecordPath != nil {
+		path = c.p.cfg.RecordPath(c)
+	}
+	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, Logger: c.log})
+	if err != nil {
+		c.log.Error("cannot decode or record the far end's audio", "err", err)
+		if path != "" {
+			c.mu.Lock()
+			c.recordErr = err
+			c.mu.Unlock()
+		}
+		meter = nil
+	} else {
+		if path != "" {
+			c.log.Info("recording received audio", "file", path)
+		}
+		c.mu.Lock()
+		c.recv, c.recvSSRC = meter, uint32(track.SSRC())
+		c.mu.Unlock()
+	}
 	for {
-		if _, _, err := track.Read(buf); err != nil {
-			return
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			break
+		}
+		if meter != nil {
+			meter.Packet(pkt)
 		}
 	}
+	if meter == nil {
+		return
+	}
+	if err := meter.Close(); err != nil {
+		c.mu.Lock()
+		c.recordErr = err
+		c.mu.Unlock()
+	}
+}
+
+// ReceivedAudio is what the far end's audio measured so far (zero before it
+// arrived).
+func (c *Call) ReceivedAudio() audio.ReceiveStats {
+	c.mu.Lock()
+	recv := c.recv
+	c.mu.Unlock()
+	if recv == nil {
+		return audio.ReceiveStats{}
+	}
+	return recv.Stats()
+}
+
+// RecordErr says why the call's --record file is missing or incomplete
+// (wrapping audio.ErrRecord); nil when it was written, or not asked for.
+// It is final once Done is closed.
+func (c *Call) RecordErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recordErr != nil && !errors.Is(c.recordErr, audio.ErrRecord) {
+		return fmt.Errorf("%w: %v", audio.ErrRecord, c.recordErr)
+	}
+	return c.recordErr
 }
 
 // runOutgoing drives a call this phone placed.
