@@ -13,10 +13,10 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec. The tests also drive Debian's Chromium (test-deps).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test lint bench clean
+.PHONY: all deps test-deps build demo test lint bench clean
 
 all: build
 
@@ -31,6 +31,15 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The browser tests (cmd/callstat/browser_test.go) run /usr/bin/chromium
+# headless; they fail rather than skip without it.
+test-deps: deps
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "make: installing Debian package: chromium"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat
 
@@ -39,7 +48,7 @@ build: deps
 demo: build
 	./$(BIN) --log-level warn demo --out demo-output
 
-test: deps
+test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 lint: deps

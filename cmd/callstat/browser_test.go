@@ -1,0 +1,628 @@
+package main
+
+// Browser tests: Debian's Chromium, headless and driven through the DevTools
+// protocol, loads the page that "callstat serve" serves and calls, or is
+// called by, real callstat processes over loopback. Chromium's fake capture
+// device sends a beep; callstat sends a tone.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/callstat/callstat/pkg/stats"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser; `make
+// test` installs it when missing.
+const chromiumPath = "/usr/bin/chromium"
+
+// pageTimeout bounds each wait for the page to reach a state. Generous: the
+// tests share two cores with the race detector and other test binaries.
+const pageTimeout = 30 * time.Second
+
+// browserCallPackets is how many packets each direction of a measured call
+// carries before it is hung up (50 per second): enough that the few packets
+// in flight when the two ends take their final samples stay under 1 %.
+const browserCallPackets = 500
+
+// startBrowser starts one headless Chromium for a test and its subtests.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath
+	if _, err := os.Stat(path); err != nil {
+		p, lerr := exec.LookPath("chromium")
+		if lerr != nil {
+			t.Fatalf("Chromium is not installed (%v); `make test` installs the Debian package chromium", err)
+		}
+		path = p
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// Without it Chromium gathers no loopback candidates.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// The first run starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// page is one tab showing the softphone page.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func openPage(t *testing.T, browserCtx context.Context, url string) *page {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx)
+	t.Cleanup(cancel)
+	p := &page{t: t, ctx: ctx}
+	// The first run opens the tab, which lives as long as that run's
+	// context: it must not be one with a timeout.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
+	p.do(chromedp.Navigate(url))
+	p.waitJS(`window.callstat !== undefined`, "the page's script to load")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- page messages:\n%s", p.messages())
+		}
+	})
+	return p
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, pageTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		p.t.Fatalf("page: %v\n--- page messages:\n%s", err, p.messages())
+	}
+}
+
+func (p *page) eval(expr string) string {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, pageTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		p.t.Fatalf("evaluating %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits until expr is truthy in the page. It evaluates expr through
+// the DevTools protocol rather than with chromedp.Poll, whose in-page
+// new Function the page's Content-Security-Policy rightly refuses.
+func (p *page) waitJS(expr, what string) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, pageTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf("Boolean(%s)", expr)))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			p.t.Fatalf("waiting for %s: %v (last error: %v)\n--- page messages:\n%s", what, ctx.Err(), err, p.messages())
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *page) messages() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("messages").innerText`))
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err)
+	}
+	return v
+}
+
+func (p *page) state() string { return p.eval(`document.getElementById("call-state").textContent`) }
+
+func (p *page) waitState(state string) {
+	p.t.Helper()
+	p.waitJS(fmt.Sprintf(`document.getElementById("call-state").textContent === %q`, state), "call state "+state)
+}
+
+// waitMessage waits until the message log has a line containing text.
+func (p *page) waitMessage(text string) {
+	p.t.Helper()
+	p.waitJS(fmt.Sprintf(`document.getElementById("messages").innerText.includes(%q)`, text), fmt.Sprintf("message %q", text))
+}
+
+func (p *page) fill(id, value string) {
+	p.t.Helper()
+	p.do(chromedp.SetValue(chromedp.ID(id), value))
+}
+
+func (p *page) click(id string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.ID(id), chromedp.NodeVisible))
+}
+
+func (p *page) setChecked(id string, on bool) {
+	p.t.Helper()
+	if p.eval(fmt.Sprintf(`String(document.getElementById(%q).checked)`, id)) != fmt.Sprint(on) {
+		p.click(id)
+	}
+}
+
+func (p *page) callID() string {
+	p.t.Helper()
+	return p.eval(`window.callstat.call()?.id ?? ""`)
+}
+
+func (p *page) register(id string, autoAnswer bool) {
+	p.t.Helper()
+	p.fill("register-as", id)
+	p.setChecked("auto-answer", autoAnswer)
+	p.click("register")
+	p.waitMessage("Registered as " + id)
+}
+
+// waitSamples waits until the page has stored n samples of the current call.
+func (p *page) waitSamples(n int) {
+	p.t.Helper()
+	p.waitJS(fmt.Sprintf(`(() => {
+		const id = window.callstat.call()?.id;
+		const c = window.callstat.callStats().find((e) => e[0] === id);
+		return c !== undefined && c[1].filter((o) => o.type === "callstat_web_sdk_info").length >= %d;
+	})()`, n), fmt.Sprintf("%d samples", n))
+}
+
+// download clicks Download Call Stats and returns the file's name and its
+// calls, read with callstat's own stats file reader.
+func (p *page) download() (string, []stats.FileCall) {
+	p.t.Helper()
+	dir := p.t.TempDir()
+	if _, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dir, EventsEnabled: new(true),
+	}); err != nil {
+		p.t.Fatalf("SetDownloadBehavior: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, pageTimeout)
+	defer cancel()
+	begins := chromedp.BrowserEvents(ctx, browser.DownloadWillBegin)
+	progress := chromedp.BrowserEvents(ctx, browser.DownloadProgress)
+	p.click("download-stats")
+	var name, guid string
+	for ev, err := range begins {
+		if err != nil {
+			p.t.Fatalf("no download began: %v", err)
+		}
+		name, guid = ev.SuggestedFilename, ev.GUID
+		break
+	}
+	for ev, err := range progress {
+		if err != nil {
+			p.t.Fatalf("download did not complete: %v", err)
+		}
+		if ev.GUID != guid {
+			continue
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			p.t.Fatalf("download of %s was cancelled", name)
+		}
+		if ev.State == browser.DownloadProgressStateCompleted {
+			break
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		p.t.Fatalf("downloaded file: %v", err)
+	}
+	defer f.Close()
+	calls, err := stats.ReadFile(f)
+	if err != nil {
+		p.t.Fatalf("downloaded %s is not a stats file: %v", name, err)
+	}
+	return name, calls
+}
+
+// frames records the WebSocket frames the page sends.
+type frames struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (p *page) recordFrames() *frames {
+	p.t.Helper()
+	fr := &frames{}
+	if err := chromedp.Listen(p.ctx, func(ev any) {
+		if e, ok := ev.(*network.EventWebSocketFrameSent); ok && e.Response != nil {
+			fr.mu.Lock()
+			fr.sent = append(fr.sent, string(e.Response.PayloadData))
+			fr.mu.Unlock()
+		}
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	return fr
+}
+
+func (fr *frames) ofType(typ string) []map[string]any {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	var out []map[string]any
+	for _, s := range fr.sent {
+		var m map[string]any
+		if json.Unmarshal([]byte(s), &m) == nil && m["type"] == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// findCall returns the call with id from a stats file.
+func findCall(t *testing.T, calls []stats.FileCall, id string) stats.FileCall {
+	t.Helper()
+	for _, c := range calls {
+		if c.CallID == id {
+			return c
+		}
+	}
+	t.Fatalf("stats file has no call %s (%d calls)", id, len(calls))
+	return stats.FileCall{}
+}
+
+// audioStream returns the audio object of type typ in a sample.
+func audioStream(sample []stats.Object, typ string) (stats.Object, bool) {
+	for _, o := range sample {
+		if o.Type() == typ && (o["kind"] == nil || o["kind"] == "audio") {
+			return o, true
+		}
+	}
+	return nil, false
+}
+
+func number(t *testing.T, sample []stats.Object, typ, field string) float64 {
+	t.Helper()
+	o, ok := audioStream(sample, typ)
+	if !ok {
+		t.Fatalf("sample has no %s", typ)
+	}
+	v, ok := o.Number(field)
+	if !ok {
+		t.Fatalf("%s has no numeric %s: %v", typ, field, o)
+	}
+	return v
+}
+
+// checkBrowserCall checks the browser's samples of one call: SDK entry
+// first in each, state Ended in the last, and audio that was heard.
+func checkBrowserCall(t *testing.T, c stats.FileCall, version string) [][]stats.Object {
+	t.Helper()
+	ss := c.Samples()
+	if len(ss) < 3 {
+		t.Fatalf("browser kept %d samples of call %s, want several", len(ss), c.CallID)
+	}
+	for i, s := range ss {
+		e := s[0]
+		if e.Type() != "callstat_web_sdk_info" || e["sdk"] != "callstat-web" || e["callId"] != c.CallID ||
+			e["version"] != version || !strings.HasPrefix(e.ID(), "callstat-web-sdk-info_") || e["platform"] == "" {
+			t.Fatalf("sample %d SDK entry = %v", i, e)
+		}
+		if len(s) < 2 {
+			t.Fatalf("sample %d has no RTCStats", i)
+		}
+		ts, _ := e.Number("timestamp")
+		first, _ := s[1].Number("timestamp")
+		if ts != first {
+			t.Errorf("sample %d SDK timestamp %v, want the first RTCStats timestamp %v", i, ts, first)
+		}
+	}
+	if st := ss[len(ss)-1][0]["state"]; st != "Ended" {
+		t.Errorf("last sample's state = %v, want Ended", st)
+	}
+	if st := ss[0][0]["state"]; st == "Ended" {
+		t.Errorf("first sample already Ended")
+	}
+	var level float64
+	for _, s := range ss {
+		if o, ok := audioStream(s, "inbound-rtp"); ok {
+			if v, ok := o.Number("audioLevel"); ok && v > level {
+				level = v
+			}
+		}
+	}
+	if level <= 0 {
+		t.Errorf("browser's inbound-rtp audioLevel stayed 0: it heard no audio")
+	}
+	return ss
+}
+
+// agree reports whether two packet counts are within 1 % of each other.
+func agree(a, b float64) bool { return math.Abs(a-b) <= 0.01*math.Max(a, b) }
+
+// checkCounts compares the last samples of both ends of one call.
+func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
+	t.Helper()
+	bSent := number(t, browserLast, "outbound-rtp", "packetsSent")
+	bRecv := number(t, browserLast, "inbound-rtp", "packetsReceived")
+	cSent := number(t, callstatLast, "outbound-rtp", "packetsSent")
+	cRecv := number(t, callstatLast, "inbound-rtp", "packetsReceived")
+	t.Logf("browser sent %v, callstat received %v; callstat sent %v, browser received %v", bSent, cRecv, cSent, bRecv)
+	if bSent < browserCallPackets*0.9 || cSent < browserCallPackets*0.9 {
+		t.Errorf("too few packets sent for the comparison: browser %v, callstat %v", bSent, cSent)
+	}
+	if !agree(bSent, cRecv) {
+		t.Errorf("browser outbound packetsSent %v and callstat inbound packetsReceived %v differ by more than 1 %%", bSent, cRecv)
+	}
+	if !agree(cSent, bRecv) {
+		t.Errorf("callstat outbound packetsSent %v and browser inbound packetsReceived %v differ by more than 1 %%", cSent, bRecv)
+	}
+}
+
+// lastSample returns the last sample of the call in a callstat store.
+func lastStoredSample(t *testing.T, storePath, participant, callID string) []stats.Object {
+	t.Helper()
+	var calls []stats.FileCall
+	for _, c := range dumpFile(t, storePath, participant) {
+		b, err := json.Marshal([]any{c.ID, c.Stats})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fc stats.FileCall
+		if err := json.Unmarshal(b, &fc); err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, fc)
+	}
+	ss := findCall(t, calls, callID).Samples()
+	last := ss[len(ss)-1]
+	if last[0]["state"] != "Ended" {
+		t.Fatalf("callstat's last sample is in state %v, want Ended", last[0]["state"])
+	}
+	return last
+}
+
+// pageURL turns the server's WebSocket URL into the page's.
+func pageURL(wsURL string) string {
+	return strings.TrimSuffix(strings.Replace(wsURL, "ws://", "http://", 1), "ws")
+}
+
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	wsURL, srv := serve(t)
+	url := pageURL(wsURL)
+	if logged := srv.waitLog(time.Second, "signaling server listening", nil)["page"]; logged != url {
+		t.Fatalf("serve logged page %v, want %s", logged, url)
+	}
+	pageVersion := func(p *page) string { return p.eval(`window.callstat.version`) }
+	b := startBrowser(t)
+	dir := t.TempDir()
+
+	t.Run("browser calls callstat answer and hangs up", func(t *testing.T) {
+		store := filepath.Join(dir, "alice1.db")
+		alice := answerer(t, wsURL, "alice1@example.com", store, "--max-calls", "1")
+		p := openPage(t, b, url)
+		p.fill("caller", "web1@example.com")
+		p.fill("callee", "alice1@example.com")
+		p.click("make-call")
+		p.waitState("Connected")
+		callID := p.callID()
+		p.waitSamples(browserCallPackets / 50)
+		p.click("end-call")
+		p.waitState("Ended")
+		p.waitMessage("Call state changed from Connected to Ended (200 hung up in the browser)")
+		alice.waitLog(pageTimeout, "call state changed", map[string]any{"state": "Ended", "statusCode": 200, "reason": "hung up in the browser"})
+		if code := alice.wait(pageTimeout); code != 0 {
+			t.Fatalf("answerer exit %d", code)
+		}
+
+		name, calls := p.download()
+		if !statsFileRE.MatchString(name) || !strings.Contains(name, "_sdk"+pageVersion(p)+"_") {
+			t.Errorf("downloaded file name %q, want <unix-ms>_sdk<version>_call_stats.json", name)
+		}
+		ss := checkBrowserCall(t, findCall(t, calls, callID), pageVersion(p))
+		checkCounts(t, ss[len(ss)-1], lastStoredSample(t, store, "alice1@example.com", callID))
+	})
+
+	t.Run("callstat call reaches the browser and hangs up", func(t *testing.T) {
+		p := openPage(t, b, url)
+		p.register("web2@example.com", true)
+		store := filepath.Join(dir, "bob2.db")
+		duration := time.Duration(browserCallPackets/50) * time.Second
+		stdout, stderr, code := run(t, pageTimeout+duration, "--log-level", "debug", "call", "web2@example.com", "--from", "bob2@example.com",
+			"--server", wsURL, "--store", store, "--ice-loopback", "--audio", "tone:440", "--duration", duration.String())
+		if code != 0 {
+			t.Fatalf("call exit %d, want 0; stderr:\n%s", code, stderr)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("--- call stderr:\n%s", stderr)
+			}
+		})
+		callID := strings.TrimSpace(stdout)
+		p.waitState("Ended")
+		p.waitMessage("Auto-answering.")
+		p.waitMessage("Call state changed from Ringing to Connected (200 media connected)")
+		p.waitMessage(fmt.Sprintf("Call state changed from Connected to Ended (200 call duration %s reached)", duration))
+		if got := p.callID(); got != callID {
+			t.Fatalf("page's call %s, callstat's %s", got, callID)
+		}
+		_, calls := p.download()
+		ss := checkBrowserCall(t, findCall(t, calls, callID), pageVersion(p))
+		checkCounts(t, ss[len(ss)-1], lastStoredSample(t, store, "bob2@example.com", callID))
+	})
+
+	t.Run("unknown callee and the ring of five", func(t *testing.T) {
+		p := openPage(t, b, url)
+		p.fill("caller", "web3@example.com")
+		p.fill("callee", "nobody@example.com")
+		var ids []string
+		for i := range 6 {
+			p.click("make-call")
+			p.waitJS(fmt.Sprintf(`window.callstat.call()?.id !== %q && window.callstat.call()?.state === "Ended" &&
+				!document.getElementById("make-call").disabled`, p.callID()), fmt.Sprintf("call %d to end", i+1))
+			ids = append(ids, p.callID())
+			if i == 0 {
+				msgs := p.messages()
+				for _, want := range []string{
+					"Error: callee nobody@example.com is not registered (404: nobody is registered as nobody@example.com)",
+					"Call state changed from Initiating to Ended (404 callee nobody@example.com is not registered)",
+				} {
+					if !strings.Contains(msgs, want) {
+						t.Errorf("messages lack %q:\n%s", want, msgs)
+					}
+				}
+			}
+		}
+		if n := strings.Count(p.messages(), "Removing all call statistics associated with oldest call."); n != 1 {
+			t.Errorf("eviction logged %d times over 6 calls, want 1", n)
+		}
+		_, calls := p.download()
+		var got []string
+		for _, c := range calls {
+			got = append(got, c.CallID)
+		}
+		if strings.Join(got, ",") != strings.Join(ids[1:], ",") {
+			t.Errorf("ring holds %v, want the last five calls %v", got, ids[1:])
+		}
+	})
+
+	t.Run("answer and reject prompt", func(t *testing.T) {
+		p := openPage(t, b, url)
+		p.register("web4@example.com", false)
+		store := filepath.Join(dir, "carol4.db")
+		callArgs := []string{"call", "web4@example.com", "--from", "carol4@example.com", "--server", wsURL,
+			"--store", store, "--ice-loopback"}
+
+		// Reject: the caller hears "declined".
+		carol := start(t, "call (reject)", nil, append(callArgs, "--answer-timeout", "60s")...)
+		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		if txt := p.eval(`document.getElementById("incoming-text").textContent`); txt != "Incoming call from carol4@example.com" {
+			t.Errorf("prompt says %q", txt)
+		}
+		p.click("reject")
+		if code := carol.wait(pageTimeout); code != 5 {
+			t.Errorf("rejected caller exit %d, want 5", code)
+		}
+		p.waitState("Ended")
+		p.waitMessage("Call state changed from Ringing to Ended (603 rejected locally: declined)")
+
+		// Answer by hand.
+		carol = start(t, "call (answer)", nil, append(callArgs, "--duration", "1s")...)
+		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		p.click("answer")
+		p.waitState("Connected")
+		if code := carol.wait(pageTimeout); code != 0 {
+			t.Errorf("answered caller exit %d, want 0", code)
+		}
+		p.waitState("Ended")
+
+		// Nobody answers: the caller gives up and the page shows Cancelled.
+		carol = start(t, "call (give up)", nil, append(callArgs, "--answer-timeout", "1s")...)
+		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		p.waitState("Cancelled")
+		p.waitMessage("Call state changed from Ringing to Cancelled (408 no answer within 1s)")
+		if p.eval(`String(document.getElementById("incoming").hidden)`) != "true" {
+			t.Errorf("prompt still shown after the caller gave up")
+		}
+		if code := carol.wait(pageTimeout); code != 5 {
+			t.Errorf("caller that gave up exit %d, want 5", code)
+		}
+	})
+
+	t.Run("token-based call", func(t *testing.T) {
+		params := map[string]string{
+			"realm": "test-realm", "accountToken": "a0c1", "fromToken": "f0c2", "toToken": "t0c3",
+			"caller": "sip:tok@example.com", "callee": "alice5@example.com",
+		}
+		failing := false
+		var mu sync.Mutex
+		tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", "*") // the page is on another origin
+			mu.Lock()
+			fail := failing
+			mu.Unlock()
+			if r.URL.Path != "/callparameters" || fail {
+				http.Error(w, "no parameters", http.StatusInternalServerError)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(params)
+		}))
+		t.Cleanup(tokens.Close)
+		alice := answerer(t, wsURL, "alice5@example.com", filepath.Join(dir, "alice5.db"), "--max-calls", "1", "--duration", "1s")
+
+		p := openPage(t, b, url)
+		sent := p.recordFrames()
+		p.setChecked("token-call", true)
+		if p.eval(`String(document.getElementById("caller-section").hidden)`) != "true" {
+			t.Errorf("caller field still shown for a token-based call")
+		}
+
+		// A token server that fails: a clear message and no call.
+		mu.Lock()
+		failing = true
+		mu.Unlock()
+		p.fill("token-url", tokens.URL+"/callparameters")
+		p.click("make-call")
+		p.waitMessage("Error: could not get call parameters from " + tokens.URL + "/callparameters: HTTP 500")
+		if got := p.callID(); got != "" {
+			t.Errorf("a call %s was placed without parameters", got)
+		}
+
+		mu.Lock()
+		failing = false
+		mu.Unlock()
+		p.click("make-call")
+		p.waitState("Connected")
+		p.waitState("Ended")
+		p.waitMessage("Got Realm:         test-realm")
+		p.waitMessage("Call state changed from Connected to Ended (200 answerer duration 1s reached)")
+		if code := alice.wait(pageTimeout); code != 0 {
+			t.Errorf("answerer exit %d", code)
+		}
+		callMsgs := sent.ofType("call")
+		if len(callMsgs) != 1 {
+			t.Fatalf("page sent %d call messages, want 1", len(callMsgs))
+		}
+		m := callMsgs[0]
+		want := map[string]any{"realm": "test-realm", "accountToken": "a0c1", "fromToken": "f0c2", "toToken": "t0c3"}
+		if m["from"] != params["caller"] || m["to"] != params["callee"] || fmt.Sprint(m["credentials"]) != fmt.Sprint(want) {
+			t.Errorf("call message from=%v to=%v credentials=%v; want %s, %s, %v", m["from"], m["to"], m["credentials"], params["caller"], params["callee"], want)
+		}
+	})
+}
