@@ -158,8 +158,6 @@ func (p *page) messages() string {
 	return v
 }
 
-func (p *page) state() string { return p.eval(`document.getElementById("call-state").textContent`) }
-
 func (p *page) waitState(state string) {
 	p.t.Helper()
 	p.waitJS(fmt.Sprintf(`document.getElementById("call-state").textContent === %q`, state), "call state "+state)
@@ -352,6 +350,11 @@ func checkBrowserCall(t *testing.T, c stats.FileCall, version string) [][]stats.
 			t.Errorf("sample %d SDK timestamp %v, want the first RTCStats timestamp %v", i, ts, first)
 		}
 	}
+	var types []string
+	for _, o := range ss[len(ss)-1] {
+		types = append(types, o.Type())
+	}
+	t.Logf("browser's last sample: %s", strings.Join(types, " "))
 	if st := ss[len(ss)-1][0]["state"]; st != "Ended" {
 		t.Errorf("last sample's state = %v, want Ended", st)
 	}
@@ -383,6 +386,10 @@ func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
 	cSent := number(t, callstatLast, "outbound-rtp", "packetsSent")
 	cRecv := number(t, callstatLast, "inbound-rtp", "packetsReceived")
 	t.Logf("browser sent %v, callstat received %v; callstat sent %v, browser received %v", bSent, cRecv, cSent, bRecv)
+	// callstat's side heard audio: packets with Opus payloads in them.
+	if cBytes := number(t, callstatLast, "inbound-rtp", "bytesReceived"); cBytes < 10*cRecv {
+		t.Errorf("callstat's inbound-rtp has %v bytes in %v packets: no audio payloads", cBytes, cRecv)
+	}
 	if bSent < browserCallPackets*0.9 || cSent < browserCallPackets*0.9 {
 		t.Errorf("too few packets sent for the comparison: browser %v, callstat %v", bSent, cSent)
 	}
@@ -534,6 +541,16 @@ func TestBrowser(t *testing.T) {
 		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
 		if txt := p.eval(`document.getElementById("incoming-text").textContent`); txt != "Incoming call from carol4@example.com" {
 			t.Errorf("prompt says %q", txt)
+		}
+		// A second call while the first rings: busy.
+		_, stderr, code := run(t, pageTimeout, "call", "web4@example.com", "--from", "dave4@example.com", "--server", wsURL,
+			"--store", filepath.Join(dir, "dave4.db"), "--ice-loopback")
+		if code != 5 || !strings.Contains(stderr, "busy here") {
+			t.Errorf("second caller exit %d, want 5 (busy); stderr:\n%s", code, stderr)
+		}
+		p.waitMessage("Rejected a call from dave4@example.com: a call is already in progress.")
+		if txt := p.eval(`document.getElementById("incoming-text").textContent`); txt != "Incoming call from carol4@example.com" {
+			t.Errorf("after the busy call, prompt says %q", txt)
 		}
 		p.click("reject")
 		if code := carol.wait(pageTimeout); code != 5 {

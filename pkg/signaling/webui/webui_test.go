@@ -9,16 +9,18 @@ import (
 	"testing"
 )
 
-func get(t *testing.T, h http.Handler, method, path string) (*http.Response, string) {
+// get serves one request and returns the status, headers and body.
+func get(t *testing.T, h http.Handler, method, path string) (int, http.Header, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 	resp := rec.Result()
+	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, string(body)
+	return resp.StatusCode, resp.Header, string(body)
 }
 
 func TestHandlerServesThePage(t *testing.T) {
@@ -44,18 +46,18 @@ func TestHandlerServesThePage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			resp, body := get(t, h, tt.method, tt.path)
-			if resp.StatusCode != tt.status {
-				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			status, header, body := get(t, h, tt.method, tt.path)
+			if status != tt.status {
+				t.Fatalf("status %d, want %d", status, tt.status)
 			}
 			if tt.status != 200 {
 				return
 			}
-			if got := resp.Header.Get("Content-Type"); got != tt.ctype {
+			if got := header.Get("Content-Type"); got != tt.ctype {
 				t.Errorf("Content-Type %q, want %q", got, tt.ctype)
 			}
 			for _, hdr := range []string{"Content-Security-Policy", "X-Content-Type-Options", "Cache-Control"} {
-				if resp.Header.Get(hdr) == "" {
+				if header.Get(hdr) == "" {
 					t.Errorf("no %s header", hdr)
 				}
 			}
@@ -71,7 +73,7 @@ func TestHandlerDefaultsAndEscaping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body := get(t, h, "GET", "/")
+	_, _, body := get(t, h, "GET", "/")
 	if strings.Contains(body, "<script>x</script>") {
 		t.Errorf("version was not escaped:\n%s", body)
 	}
@@ -82,7 +84,7 @@ func TestHandlerDefaultsAndEscaping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, body := get(t, h, "GET", "/"); !strings.Contains(body, `content="unknown"`) {
+	if _, _, body := get(t, h, "GET", "/"); !strings.Contains(body, `content="unknown"`) {
 		t.Errorf("empty version not shown as unknown")
 	}
 }
@@ -94,7 +96,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, html := get(t, h, "GET", "/")
+	_, _, html := get(t, h, "GET", "/")
 	refs := regexp.MustCompile(`(?:src|href)="([^"]*)"`).FindAllStringSubmatch(html, -1)
 	if len(refs) == 0 {
 		t.Fatal("no src/href found: the check below would be empty")
@@ -104,7 +106,7 @@ func TestPageLoadsNothingFromElsewhere(t *testing.T) {
 			t.Errorf("index.html loads %q from elsewhere", m[1])
 		}
 	}
-	_, js := get(t, h, "GET", "/app.js")
+	_, _, js := get(t, h, "GET", "/app.js")
 	if regexp.MustCompile(`\bimport\b[^;]*["'](?:https?:)?//`).MatchString(js) {
 		t.Errorf("app.js imports from another origin")
 	}

@@ -369,8 +369,10 @@ class Call {
     this.pc = null;
     this.mic = null;
     this.answered = false; // outgoing: answer applied; incoming: answer sent
+    this.answering = false; // incoming: Answer pressed, answer not sent yet
     this.pendingCandidates = [];
     this.timers = new Set();
+    clearLiveStats();
     this.stats = new StatsCollector(this);
   }
 
@@ -454,9 +456,17 @@ class Call {
     return pc;
   }
 
+  // addMicrophone opens the microphone and sends it; false if the call
+  // ended meanwhile (the microphone is closed again then).
   async addMicrophone() {
-    this.mic = await openMicrophone();
-    for (const track of this.mic.getAudioTracks()) this.pc.addTrack(track, this.mic);
+    const mic = await openMicrophone();
+    if (this.final) {
+      for (const track of mic.getTracks()) track.stop();
+      return false;
+    }
+    this.mic = mic;
+    for (const track of mic.getAudioTracks()) this.pc.addTrack(track, mic);
+    return true;
   }
 
   async addRemoteCandidate(c) {
@@ -707,18 +717,18 @@ const phone = {
 
   async answer() {
     const call = this.call;
-    if (!call || call.direction !== "incoming" || call.answered || call.final) {
+    if (!call || call.direction !== "incoming" || call.answered || call.answering || call.final) {
       logError("there is no incoming call to answer.");
       return;
     }
-    call.answered = true; // no second answer, whatever happens next
+    call.answering = true; // no second answer, whatever happens next
     ui.update();
     try {
-      await call.addMicrophone();
-      if (call.final) return;
+      if (!(await call.addMicrophone())) return;
       await call.pc.setLocalDescription(await call.pc.createAnswer());
       if (call.final) return;
       call.send({ type: "answer", sdp: call.pc.localDescription.sdp });
+      call.answered = true;
     } catch (err) {
       call.fail(`could not answer: ${errorText(err)}`, 500, true);
       return;
@@ -734,7 +744,7 @@ const phone = {
 
   reject() {
     const call = this.call;
-    if (!call || call.direction !== "incoming" || call.answered || call.final) {
+    if (!call || call.direction !== "incoming" || call.answered || call.answering || call.final) {
       logError("there is no incoming call to reject.");
       return;
     }
@@ -825,7 +835,9 @@ const phone = {
     call.setState(State.RINGING, { reasonText: `incoming call from ${m.from}` });
     if ($("auto-answer").checked) {
       log("Auto-answering.");
-      await this.answer();
+      // Not awaited: the microphone may wait for the user's permission,
+      // and the caller's messages (a cancel) must not wait behind it.
+      action(() => this.answer())();
     }
   },
 
@@ -882,7 +894,7 @@ const ui = {
     $("call-id").textContent = call ? call.id : "-";
     $("call-peer").textContent = call ? `${call.direction === "outgoing" ? "to" : "from"} ${call.remote}` : "-";
     document.body.dataset.callState = call ? call.state : "";
-    const prompt = busy && call.direction === "incoming" && !call.answered;
+    const prompt = busy && call.direction === "incoming" && !call.answered && !call.answering;
     $("incoming").hidden = !prompt;
     $("incoming-text").textContent = prompt ? `Incoming call from ${call.remote}` : "";
     $("registered-as").textContent = phone.registered.size > 0 ? `registered as ${[...phone.registered].join(", ")}` : "";
