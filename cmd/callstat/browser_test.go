@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -401,20 +402,17 @@ func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
 	}
 }
 
-// lastSample returns the last sample of the call in a callstat store.
+// lastStoredSample returns the last sample of a call in a callstat store,
+// as "callstat dump" writes it.
 func lastStoredSample(t *testing.T, storePath, participant, callID string) []stats.Object {
 	t.Helper()
 	var calls []stats.FileCall
 	for _, c := range dumpFile(t, storePath, participant) {
-		b, err := json.Marshal([]any{c.ID, c.Stats})
-		if err != nil {
-			t.Fatal(err)
+		objs := make([]stats.Object, len(c.Stats))
+		for i, o := range c.Stats {
+			objs[i] = o
 		}
-		var fc stats.FileCall
-		if err := json.Unmarshal(b, &fc); err != nil {
-			t.Fatal(err)
-		}
-		calls = append(calls, fc)
+		calls = append(calls, stats.FileCall{CallID: c.ID, Objects: objs})
 	}
 	ss := findCall(t, calls, callID).Samples()
 	last := ss[len(ss)-1]
@@ -450,6 +448,19 @@ func TestBrowser(t *testing.T) {
 		p.waitState("Connected")
 		callID := p.callID()
 		p.waitSamples(browserCallPackets / 50)
+		// The live panel shows the call's figures.
+		for id, re := range map[string]*regexp.Regexp{
+			"stat-rtt":         regexp.MustCompile(`^\d+\.\d ms$`),
+			"stat-jitter":      regexp.MustCompile(`^\d+\.\d ms$`),
+			"stat-loss":        regexp.MustCompile(`^\d+\.\d\d % \(\d+ of [1-9]\d* packets\)$`),
+			"stat-bitrate":     regexp.MustCompile(`^[1-9]\d*\.\d kbit/s / [1-9]\d*\.\d kbit/s$`),
+			"stat-audio-level": regexp.MustCompile(`^(0\.\d{3}[1-9]|0\.\d{0,2}[1-9]\d*|1\.0000)$`), // > 0: callstat's tone
+			"media-state":      regexp.MustCompile(`^(connected|completed)$`),
+		} {
+			if got := p.eval(fmt.Sprintf(`document.getElementById(%q).textContent`, id)); !re.MatchString(got) {
+				t.Errorf("live panel %s = %q, want %s", id, got, re)
+			}
+		}
 		p.click("end-call")
 		p.waitState("Ended")
 		p.waitMessage("Call state changed from Connected to Ended (200 hung up in the browser)")
@@ -538,7 +549,7 @@ func TestBrowser(t *testing.T) {
 
 		// Reject: the caller hears "declined".
 		carol := start(t, "call (reject)", nil, append(callArgs, "--answer-timeout", "60s")...)
-		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		p.waitJS(`getComputedStyle(document.getElementById("incoming")).display !== "none"`, "the Answer/Reject prompt")
 		if txt := p.eval(`document.getElementById("incoming-text").textContent`); txt != "Incoming call from carol4@example.com" {
 			t.Errorf("prompt says %q", txt)
 		}
@@ -561,7 +572,7 @@ func TestBrowser(t *testing.T) {
 
 		// Answer by hand.
 		carol = start(t, "call (answer)", nil, append(callArgs, "--duration", "1s")...)
-		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		p.waitJS(`getComputedStyle(document.getElementById("incoming")).display !== "none"`, "the Answer/Reject prompt")
 		p.click("answer")
 		p.waitState("Connected")
 		if code := carol.wait(pageTimeout); code != 0 {
@@ -571,10 +582,10 @@ func TestBrowser(t *testing.T) {
 
 		// Nobody answers: the caller gives up and the page shows Cancelled.
 		carol = start(t, "call (give up)", nil, append(callArgs, "--answer-timeout", "1s")...)
-		p.waitJS(`!document.getElementById("incoming").hidden`, "the Answer/Reject prompt")
+		p.waitJS(`getComputedStyle(document.getElementById("incoming")).display !== "none"`, "the Answer/Reject prompt")
 		p.waitState("Cancelled")
 		p.waitMessage("Call state changed from Ringing to Cancelled (408 no answer within 1s)")
-		if p.eval(`String(document.getElementById("incoming").hidden)`) != "true" {
+		if p.eval(`getComputedStyle(document.getElementById("incoming")).display`) != "none" {
 			t.Errorf("prompt still shown after the caller gave up")
 		}
 		if code := carol.wait(pageTimeout); code != 5 {
@@ -605,9 +616,17 @@ func TestBrowser(t *testing.T) {
 
 		p := openPage(t, b, url)
 		sent := p.recordFrames()
+		shown := func(id string) bool {
+			return p.eval(fmt.Sprintf(`getComputedStyle(document.getElementById(%q)).display`, id)) != "none"
+		}
+		if shown("token-section") || !shown("caller-section") || !shown("callee-section") {
+			t.Errorf("without token-based call: token URL shown %v, caller %v, callee %v; want hidden, shown, shown",
+				shown("token-section"), shown("caller-section"), shown("callee-section"))
+		}
 		p.setChecked("token-call", true)
-		if p.eval(`String(document.getElementById("caller-section").hidden)`) != "true" {
-			t.Errorf("caller field still shown for a token-based call")
+		if !shown("token-section") || shown("caller-section") || shown("callee-section") {
+			t.Errorf("token-based call: token URL shown %v, caller %v, callee %v; want shown, hidden, hidden",
+				shown("token-section"), shown("caller-section"), shown("callee-section"))
 		}
 
 		// A token server that fails: a clear message and no call.
