@@ -85,8 +85,15 @@ func startBrowser(t *testing.T) context.Context {
 type page struct {
 	t   *testing.T
 	ctx context.Context
+
+	mu       sync.Mutex
+	problems []string // console errors and exceptions not from the page's own log
+	expected []string // substrings of console errors a test provokes on purpose
 }
 
+// openPage opens the page in a new tab. The test fails if the page throws,
+// or the browser reports an error (a refused request, a Content-Security-
+// Policy violation) other than the page's own message log.
 func openPage(t *testing.T, browserCtx context.Context, url string) *page {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx)
@@ -97,14 +104,49 @@ func openPage(t *testing.T, browserCtx context.Context, url string) *page {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("opening a tab: %v", err)
 	}
-	p.do(chromedp.Navigate(url))
-	p.waitJS(`window.callstat !== undefined`, "the page's script to load")
+	console := chromedp.Console(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for m, err := range console {
+			if err != nil {
+				return // the tab closed
+			}
+			if (m.Type == chromedp.ConsoleError || m.IsException()) && !strings.HasPrefix(m.Text, "callstat: ") {
+				p.mu.Lock()
+				p.problems = append(p.problems, m.String())
+				p.mu.Unlock()
+			}
+		}
+	}()
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- page messages:\n%s", p.messages())
 		}
+		cancel()
+		<-watched
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	problems:
+		for _, pr := range p.problems {
+			for _, e := range p.expected {
+				if strings.Contains(pr, e) {
+					continue problems
+				}
+			}
+			t.Errorf("browser console: %s", pr)
+		}
 	})
+	p.do(chromedp.Navigate(url))
+	p.waitJS(`window.callstat !== undefined`, "the page's script to load")
 	return p
+}
+
+// expectConsoleError lets a console error containing text pass.
+func (p *page) expectConsoleError(text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.expected = append(p.expected, text)
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -630,6 +672,7 @@ func TestBrowser(t *testing.T) {
 		}
 
 		// A token server that fails: a clear message and no call.
+		p.expectConsoleError("status of 500")
 		mu.Lock()
 		failing = true
 		mu.Unlock()
