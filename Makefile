@@ -16,7 +16,12 @@ GOLANGCI_LINT_VERSION := v2.15.0
 # Opus codec. The tests also drive Debian's Chromium (test-deps).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test-deps build demo test lint bench clean
+# Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
+# `make fuzz` for FUZZTIME (default 2m) each.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
+
+.PHONY: all deps test-deps build demo test fuzz lint bench clean
 
 all: build
 
@@ -31,13 +36,18 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# The browser tests (cmd/callstat/browser_test.go) run /usr/bin/chromium
-# headless; they fail rather than skip without it.
+# What the tests need besides the build: the openssl command line checks
+# token vectors and makes test certificates; the browser tests
+# (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and fail
+# rather than skip without it.
 test-deps: deps
-	@if [ ! -x /usr/bin/chromium ]; then \
-		echo "make: installing Debian package: chromium"; \
+	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 build: deps
@@ -50,6 +60,14 @@ demo: build
 
 test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: test-deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

@@ -458,7 +458,8 @@ func (c *Call) runOutgoing() {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
 		return
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP}); err != nil {
+	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP,
+		Credentials: c.p.cfg.Credentials}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
 		return
@@ -612,6 +613,9 @@ func (c *Call) onMessage(m signaling.Message) {
 		c.remoteEnd(m.Status, m.Reason)
 	case signaling.TypeError:
 		err := fmt.Errorf("%w: server said %s: %s", ErrProtocol, m.Code, m.Message)
+		if signaling.IsAuthCode(m.Code) {
+			err = fmt.Errorf("%w: %s (code %s)", ErrAuth, m.Message, m.Code)
+		}
 		if c.State() == StateConnected {
 			c.log.Warn("signaling error during call", "code", m.Code, "message", m.Message)
 			return

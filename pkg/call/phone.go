@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -104,6 +105,12 @@ type Config struct {
 	// IncomingQueue is how many unanswered incoming calls may wait for the
 	// application; more are refused as busy.
 	IncomingQueue int
+	// TLSConfig is used for wss:// server URLs (nil: system roots).
+	TLSConfig *tls.Config
+	// Credentials go with every call this phone places, for servers that
+	// require tokens; RegisterToken with its registration.
+	Credentials   *signaling.Credentials
+	RegisterToken string
 }
 
 // Phone is one identity on a signaling server, able to place and receive
@@ -167,7 +174,7 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, fmt.Errorf("call: certificate: %w", err)
 	}
 	log := cfg.Logger.With("participant", cfg.Identity)
-	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: cfg.ServerURL, Logger: log})
+	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: cfg.ServerURL, Logger: log, TLSConfig: cfg.TLSConfig})
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +185,12 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	p.ctx, p.cancel = pctx, cancel
 	p.dispDone = make(chan struct{})
 	if cfg.Register {
-		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: cfg.Identity}); err != nil {
+		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: cfg.Identity, Token: cfg.RegisterToken}); err != nil {
 			cancel()
 			_ = sig.Close()
+			if se := (*signaling.ServerError)(nil); errors.As(err, &se) && signaling.IsAuthCode(se.Code) {
+				return nil, fmt.Errorf("%w: %w: %s (code %s)", ErrRegisterFailed, ErrAuth, se.Message, se.Code)
+			}
 			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, cfg.Identity, err)
 		}
 		log.Info("registered", "server", cfg.ServerURL)

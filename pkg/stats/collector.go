@@ -31,6 +31,13 @@ type CollectorConfig struct {
 	// OnSample, if set, sees every sample after it is taken, on the
 	// collector's goroutine; it must not block.
 	OnSample func(Sample)
+	// OnSampleError, if set, sees the failure that ends a call's
+	// collection, on the collector's goroutine; it must not block.
+	OnSampleError func(callID, participant string, err error)
+	// Logs, if set, is drained into every batch the collector commits, and
+	// once more when it closes: log entries are stored with the stats,
+	// never in a transaction of their own per line.
+	Logs *LogBuffer
 }
 
 // Collector samples every tracked call once per interval, each call on its
@@ -219,6 +226,9 @@ func (c *Collector) schedule() {
 					// As in the seed: the first failure ends collection
 					// for this call.
 					c.log.Error("Stats collection failed.", "call", e.callID, "participant", e.participant, "err", err)
+					if c.cfg.OnSampleError != nil {
+						c.cfg.OnSampleError(e.callID, e.participant, err)
+					}
 					heap.Remove(&due, e.index)
 					continue
 				}
@@ -318,9 +328,18 @@ func (c *Collector) write() {
 				break drain
 			}
 		}
+		if c.cfg.Logs != nil {
+			batch.Logs = append(batch.Logs, c.cfg.Logs.Drain()...)
+		}
 		err := c.commit(batch)
 		for _, ack := range acks {
 			ack <- err
+		}
+	}
+	// What was logged since the last batch, up to Close.
+	if c.cfg.Logs != nil {
+		if logs := c.cfg.Logs.Drain(); len(logs) > 0 {
+			_ = c.commit(Batch{Logs: logs})
 		}
 	}
 }

@@ -27,15 +27,17 @@ type EndRecord struct {
 	Error       string // empty for a normal end
 }
 
-// Batch is written in one transaction: begins, then samples, then ends.
+// Batch is written in one transaction: begins, then samples, then ends,
+// then log entries.
 type Batch struct {
 	Begins  []CallRecord
 	Samples []Sample
 	Ends    []EndRecord
+	Logs    []LogEntry
 }
 
 // Len is the number of records in the batch.
-func (b *Batch) Len() int { return len(b.Begins) + len(b.Samples) + len(b.Ends) }
+func (b *Batch) Len() int { return len(b.Begins) + len(b.Samples) + len(b.Ends) + len(b.Logs) }
 
 // Evicted names a call removed from a ring to make room for a new one.
 type Evicted struct {

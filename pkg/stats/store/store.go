@@ -32,8 +32,6 @@ var (
 	ErrAmbiguous = errors.New("the store holds several participants")
 )
 
-const schemaVersion = 1
-
 const schema = `
 CREATE TABLE IF NOT EXISTS calls (
 	seq          INTEGER PRIMARY KEY AUTOINCREMENT, -- order in which calls started
@@ -117,7 +115,16 @@ func fileURI(path string) string {
 	return b.String()
 }
 
+// migrations[i] upgrades a store from schema version i (PRAGMA
+// user_version) to i+1, in the one transaction that opens it. Append new
+// steps; never change a released one.
+var migrations = []func(ctx context.Context, tx *sql.Tx) error{
+	func(ctx context.Context, tx *sql.Tx) error { _, err := tx.ExecContext(ctx, schema); return err }, // v1: calls, samples
+	migrateLogs, // v2: logs (logs.go)
+}
+
 func (s *Store) migrate(ctx context.Context) error {
+	schemaVersion := len(migrations)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -133,8 +140,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	case v > schemaVersion:
 		return fmt.Errorf("store schema v%d is newer than this callstat (v%d); upgrade callstat", v, schemaVersion)
 	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return err
+	for ; v < schemaVersion; v++ {
+		if err := migrations[v](ctx, tx); err != nil {
+			return fmt.Errorf("migrating the store to v%d: %w", v+1, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return err
@@ -209,6 +218,9 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 			ms(e.ConnectedAt), ms(e.EndedAt), e.State, e.StatusCode, e.Reason, e.Error, e.Participant, e.CallID); err != nil {
 			return nil, fmt.Errorf("ending call %s: %w", e.CallID, err)
 		}
+	}
+	if err := writeLogs(ctx, tx, b.Logs); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err

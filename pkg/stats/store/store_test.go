@@ -130,13 +130,13 @@ func TestOpenCreatesSchemaAndReopens(t *testing.T) {
 	}
 
 	db := rawDB(t, path)
-	for _, table := range []string{"calls", "samples"} {
+	for _, table := range []string{"calls", "samples", "logs"} {
 		if n := queryInt(t, db, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); n != 1 {
 			t.Errorf("table %s missing", table)
 		}
 	}
-	if v := queryInt(t, db, `PRAGMA user_version`); v != 1 {
-		t.Errorf("user_version = %d, want 1", v)
+	if v := queryInt(t, db, `PRAGMA user_version`); v != 2 {
+		t.Errorf("user_version = %d, want 2", v)
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {

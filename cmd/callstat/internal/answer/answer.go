@@ -3,6 +3,7 @@ package answer
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -36,12 +37,18 @@ several at once if they come. Statistics of each call are sampled every
 stored in this participant's ring of five calls.
 
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
---max-calls calls have ended.`,
+--max-calls calls have ended. With --events, every call's events are written
+as JSON lines; on a terminal, a status line per call in progress.
+
+For servers that require tokens, --token-file or --token-url gives the token
+parameters; the phone registers with the callee's token (toToken), or the
+caller's if --as is the caller. --as defaults to the parameters' callee.`,
 		Example: `  callstat answer --as alice@example.com
-  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000`,
+  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
+  callstat answer --token-url http://127.0.0.1:3000/callparameters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if strings.TrimSpace(opts.As) == "" {
+			if strings.TrimSpace(opts.As) == "" && !opts.HasTokens() {
 				return cmdutil.FlagErrorf("--as is required: the id to register, e.g. --as alice@example.com")
 			}
 			if opts.Duration < 0 || opts.MaxCalls < 0 {
@@ -84,6 +91,12 @@ func Run(ctx context.Context, opts *Options) error {
 			}
 		},
 	}
+	if err := opts.LoadTokens(ctx, f); err != nil {
+		return err
+	}
+	if opts.Tokens != nil && strings.TrimSpace(opts.As) == "" {
+		opts.As = opts.Tokens.Callee
+	}
 	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.As, true, hooks, 0)
 	if err != nil {
 		return err
@@ -104,7 +117,7 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				handle(ctx, f, opts, c, stop)
+				handle(ctx, sp.Log, opts, c, stop)
 			}()
 		case <-finished:
 			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
@@ -130,9 +143,9 @@ loop:
 }
 
 // handle answers one call and, with --duration, hangs it up in time.
-func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call, stop <-chan struct{}) {
+func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) {
 	if err := c.Answer(ctx); err != nil {
-		f.Logger.Warn("could not answer", "call", c.ID(), "err", err)
+		log.Warn("could not answer", "call", c.ID(), "err", err)
 	}
 	if opts.Duration > 0 {
 		select {
@@ -151,7 +164,7 @@ func handle(ctx context.Context, f *cmdutil.Factory, opts *Options, c *call.Call
 	}
 	select {
 	case <-c.Done():
-		f.Logger.Info(cmdutil.Describe(c))
+		log.Info(cmdutil.Describe(c))
 	case <-stop:
 	}
 }

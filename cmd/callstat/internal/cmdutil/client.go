@@ -2,6 +2,8 @@ package cmdutil
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -25,8 +28,19 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	// Events is --events: a file, "-" for stdout, or "" for none.
+	Events string
+	// Live, when set, is shared by several softphones of one process
+	// (demo); otherwise OpenSoftphone opens one from Events.
+	Live      *Live
+	CAFile    string // security.go
+	TokenFile string
+	TokenURL  string
 
 	AudioSpec audio.Spec
+	envErr    error         // a bad environment variable, reported by Validate
+	TLS       *tls.Config   // from CAFile, by Validate
+	Tokens    *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -39,11 +53,26 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
+	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
+	fl.StringVar(&o.TokenURL, "token-url", "", "fetch the token parameters with GET from this URL (e.g. http://127.0.0.1:3000/callparameters)")
+	for _, b := range []struct{ flag, env string }{
+		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
+		{"ca-file", EnvCAFile}, {"token-file", EnvTokenFile}, {"token-url", EnvTokenURL},
+	} {
+		if err := BindEnv(f, fl, b.flag, b.env); err != nil && o.envErr == nil {
+			o.envErr = err
+		}
+	}
+	AddEventsFlag(cmd, &o.Events)
 }
 
 // Validate checks the shared flags; it is called from each command's
 // constructor, so bad values fail before anything starts.
 func (o *ClientFlags) Validate() error {
+	if o.envErr != nil {
+		return o.envErr
+	}
 	u, err := url.Parse(o.Server)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
 		return FlagErrorf("invalid --server %q: want a ws:// or wss:// URL such as %s", o.Server, DefaultServer)
@@ -65,7 +94,7 @@ func (o *ClientFlags) Validate() error {
 			return FlagErrorf("invalid --ice-server %q: want a stun:, stuns:, turn: or turns: URL", s)
 		}
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // ICEServerList converts --ice-server values for pion.
@@ -77,25 +106,49 @@ func (o *ClientFlags) ICEServerList() []webrtc.ICEServer {
 }
 
 // Softphone is everything a calling command runs: store, collector, audio
-// source and phone. Close releases them in the order that loses nothing.
+// source, phone, and what is shown live. Close releases them in the order
+// that loses nothing.
 type Softphone struct {
 	Store     *store.Store
 	Collector *stats.Collector
 	Source    *audio.Source
 	Phone     *call.Phone
+	Live      *Live
+	// Log is the phone's logger: its entries are also kept in the store
+	// (the participant's last stats.MaxLogEntries), committed with the
+	// stats. Log a call's outcome here before Close.
+	Log *slog.Logger
+
+	ownLive bool
 }
 
 // OpenSoftphone opens the store first (so that nothing is dialled when
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
-	log := f.Logger
-	st, err := store.Open(ctx, o.Store)
+	creds, regToken, err := o.credentials(identity, register)
 	if err != nil {
 		return nil, err
 	}
-	sp := &Softphone{Store: st}
+	sp := &Softphone{Live: o.Live}
+	if sp.Live == nil {
+		live, err := OpenLive(f, o.Events)
+		if err != nil {
+			return nil, err
+		}
+		sp.Live, sp.ownLive = live, true
+	}
+	logs := stats.NewLogBuffer(f.StoredLogLevel())
+	log := slog.New(logs.Handler(f.Logger.Handler(), identity))
+	sp.Log = log
+	st, err := store.Open(ctx, o.Store)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	sp.Store = st
 	sp.Collector = stats.NewCollector(stats.CollectorConfig{
-		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log,
+		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
+		OnSample: sp.Live.OnSample, OnSampleError: sp.Live.OnSampleError,
 	})
 	src, err := audio.Open(o.AudioSpec, log)
 	if err != nil {
@@ -104,6 +157,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
+		TLSConfig:     o.TLS,
+		Credentials:   creds,
+		RegisterToken: regToken,
 		ServerURL:     o.Server,
 		Identity:      identity,
 		Register:      register,
@@ -111,7 +167,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		ICEServers:    o.ICEServerList(),
 		ICELoopback:   o.ICELoopback,
 		Logger:        log,
-		Hooks:         call.CollectStatsHooks(sp.Collector).Join(hooks),
+		Hooks:         call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
 		AnswerTimeout: answerTimeout,
 	})
 	if err != nil {
@@ -122,8 +178,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	return sp, nil
 }
 
-// Close hangs up, flushes stats and closes everything. It returns a store
-// error if samples could not be written.
+// Close hangs up, flushes stats and logs, writes out the events and closes
+// everything. It returns a store error if samples could not be written, and
+// an events error if the stream is incomplete.
 func (sp *Softphone) Close() error {
 	if sp.Phone != nil {
 		_ = sp.Phone.Close()
@@ -134,13 +191,17 @@ func (sp *Softphone) Close() error {
 			storeErr = fmt.Errorf("%w: %v", ErrStore, err)
 		}
 	}
+	var liveErr error
+	if sp.ownLive {
+		liveErr = sp.Live.Close()
+	}
 	if sp.Source != nil {
 		_ = sp.Source.Close()
 	}
 	if sp.Store != nil {
 		_ = sp.Store.Close()
 	}
-	return storeErr
+	return errors.Join(storeErr, liveErr)
 }
 
 // Describe is a one-line account of how a call ended, for humans.

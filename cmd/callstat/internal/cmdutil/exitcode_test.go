@@ -34,6 +34,10 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},
 		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
+		{wrap(call.ErrAuth), ExitAuth},
+		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
+		{wrap(ErrTokens), ExitAuth},
+		{errors.Join(wrap(call.ErrAuth), wrap(ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

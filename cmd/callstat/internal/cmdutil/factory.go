@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/buildinfo"
+	"github.com/callstat/callstat/cmd/callstat/internal/status"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
@@ -33,8 +34,15 @@ type Factory struct {
 	Getenv func(string) string
 	Now    func() time.Time
 	// Logger is set by the root command from --log-level/--log-format
-	// before any command runs.
-	Logger *slog.Logger
+	// before any command runs; LogLevel and LogFormat are what it was set
+	// from.
+	Logger    *slog.Logger
+	LogLevel  slog.Level
+	LogFormat string
+	// Status draws status lines on stderr: set by the root command when
+	// stderr is a terminal and neither --quiet nor --no-progress is given
+	// (IO.ErrOut then writes through it).
+	Status *status.Terminal
 	// InstanceID identifies this process in SDK entries.
 	InstanceID string
 }
@@ -55,12 +63,6 @@ func NewFactory() *Factory {
 func (f *Factory) SDKInfo() stats.SDKInfo {
 	return stats.SDKInfo{SDK: "callstat", Version: f.Build.Version, InstanceID: f.InstanceID, Platform: stats.DefaultPlatform()}
 }
-
-// Environment variables for connection flags.
-const (
-	EnvServer = "CALLSTAT_SERVER"
-	EnvStore  = "CALLSTAT_STORE"
-)
 
 // DefaultServer is the signaling URL clients use by default.
 const DefaultServer = "ws://127.0.0.1:8080/ws"
@@ -99,11 +101,20 @@ var logLevels = map[string]slog.Level{
 	"silent": slog.LevelError + 100,
 }
 
-// NewLogger builds the process logger from --log-level and --log-format.
-func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// ParseLogLevel reads an SDK level name.
+func ParseLogLevel(level string) (slog.Level, error) {
 	lvl, ok := logLevels[strings.ToLower(level)]
 	if !ok {
-		return nil, FlagErrorf("invalid --log-level %q: use silent, error, warn, info or debug", level)
+		return 0, FlagErrorf("invalid --log-level %q: use silent, error, warn, info or debug", level)
+	}
+	return lvl, nil
+}
+
+// NewLogger builds the process logger from --log-level and --log-format.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	lvl, err := ParseLogLevel(level)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
@@ -115,5 +126,10 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return nil, FlagErrorf("invalid --log-format %q: use text or json", format)
 	}
 }
+
+// StoredLogLevel is the level from which log entries are kept in the
+// store: info and above whatever the console shows (a --quiet CI run can
+// still dump its logs), and debug too with --log-level debug.
+func (f *Factory) StoredLogLevel() slog.Level { return min(f.LogLevel, slog.LevelInfo) }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

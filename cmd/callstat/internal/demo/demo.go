@@ -37,6 +37,7 @@ type Options struct {
 	Duration    time.Duration
 	Interval    time.Duration
 	ICELoopback bool
+	Events      string
 }
 
 // NewCmdDemo builds the command; runF replaces the run function in tests.
@@ -50,7 +51,9 @@ func NewCmdDemo(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 times for --duration each. Both participants' stats are written as stats files
 under --out/<participant>/, and a per-call summary table is printed.
 
-Media uses loopback addresses only: nothing leaves the machine.`,
+Media uses loopback addresses only: nothing leaves the machine. With
+--events, both participants' events go to one stream; with --events - the
+file paths and the table go to stderr, so that stdout carries events only.`,
 		Example: `  callstat demo
   callstat demo --calls 3 --duration 5s --out artifacts/`,
 		Args: cobra.NoArgs,
@@ -73,6 +76,7 @@ Media uses loopback addresses only: nothing leaves the machine.`,
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 3*time.Second, "length of each call once connected")
 	cmd.Flags().DurationVar(&opts.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	cmd.Flags().BoolVar(&opts.ICELoopback, "ice-loopback", true, "use loopback addresses only for media")
+	cmdutil.AddEventsFlag(cmd, &opts.Events)
 	return cmd
 }
 
@@ -105,10 +109,20 @@ func Run(ctx context.Context, opts *Options) (err error) {
 		}
 	}()
 	url := "ws://" + ln.Addr().String() + "/ws"
-	fmt.Fprintf(f.IO.ErrOut, "demo: signaling server on %s\n", url)
+	f.Logger.Info("demo: signaling server listening", "ws", url)
+
+	live, err := cmdutil.OpenLive(f, opts.Events)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, live.Close()) }()
+	out := f.IO.Out
+	if live.EventsOnStdout() {
+		out = f.IO.ErrOut
+	}
 
 	flags := func(audio string) *cmdutil.ClientFlags {
-		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback}
+		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live}
 		if verr := cf.Validate(); verr != nil {
 			panic(verr) // constant, valid values
 		}
@@ -148,7 +162,7 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 	var callErrs []error
 	for i := 1; i <= opts.Calls && ctx.Err() == nil; i++ {
-		fmt.Fprintf(f.IO.ErrOut, "demo: call %d of %d: %s -> %s for %s\n", i, opts.Calls, Caller, Callee, opts.Duration)
+		f.Logger.Info("demo: placing a call", "n", i, "of", opts.Calls, "from", Caller, "to", Callee, "duration", opts.Duration)
 		if cerr := placeCall(ctx, bob.Phone, opts.Duration, answered); cerr != nil {
 			callErrs = append(callErrs, cerr)
 		}
@@ -168,18 +182,18 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 	defer func() { _ = st.Close() }()
 	for _, p := range []string{Caller, Callee} {
-		path, n, werr := dump.Write(ctx, st, p, filepath.Join(opts.Out, p), f.IO.Out, stats.StatsFileName(f.Now(), f.Build.Version))
+		path, n, werr := dump.Write(ctx, st, p, filepath.Join(opts.Out, p), out, stats.StatsFileName(f.Now(), f.Build.Version))
 		if werr != nil {
 			return werr
 		}
-		fmt.Fprintf(f.IO.Out, "%s: %d calls -> %s\n", p, n, path)
+		fmt.Fprintf(out, "%s: %d calls -> %s\n", p, n, path)
 	}
 	calls, sums, err := st.Summarize(ctx, Caller)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(f.IO.Out)
-	if err := cmdutil.PrintCallTable(f.IO.Out, calls, sums); err != nil {
+	fmt.Fprintln(out)
+	if err := cmdutil.PrintCallTable(out, calls, sums); err != nil {
 		return err
 	}
 	return errors.Join(callErrs...)

@@ -23,6 +23,7 @@ type Options struct {
 	Store       string
 	Participant string
 	Out         string
+	Logs        bool
 }
 
 // NewCmdDump builds the command; runF replaces the run function in tests.
@@ -36,13 +37,21 @@ func NewCmdDump(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 [[callId, [stat, stat, ...]], ...], and print the file's path. Each sample's
 objects follow one another, the SDK entry first (see docs/stats-file.md).
 
---participant may be omitted when the store holds a single participant.`,
+--participant may be omitted when the store holds a single participant.
+
+With --logs, the participant's last 1,000 log entries are also written, oldest
+first, one JSON object per line, to <unix-ms>_sdk<version>_logs.ndjson next to
+the stats file (the SDK's log download), and its path printed too.`,
 		Example: `  callstat dump --participant bob@example.com --out artifacts/
-  callstat dump --out - | jq '.[0][1] | length'`,
+  callstat dump --out - | jq '.[0][1] | length'
+  callstat dump -p bob@example.com --logs --out artifacts/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Out == "" {
 				return cmdutil.FlagErrorf("--out must not be empty (use - for standard output)")
+			}
+			if opts.Logs && opts.Out == "-" {
+				return cmdutil.FlagErrorf("--logs writes a file next to the stats file: give --out a directory, not -")
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -53,6 +62,7 @@ objects follow one another, the SDK entry first (see docs/stats-file.md).
 	cmd.Flags().StringVar(&opts.Store, "store", f.DefaultStorePath(), "stats store file (env "+cmdutil.EnvStore+")")
 	cmd.Flags().StringVarP(&opts.Participant, "participant", "p", "", "whose calls to write (the caller's --from or the answerer's --as)")
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", ".", "directory for the stats file, or - for standard output")
+	cmd.Flags().BoolVar(&opts.Logs, "logs", false, "also write the participant's last 1,000 log entries as <unix-ms>_sdk<version>_logs.ndjson")
 	return cmd
 }
 
@@ -71,7 +81,8 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	path, n, err := Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(f.Now(), f.Build.Version))
+	now := f.Now()
+	path, n, err := Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(now, f.Build.Version))
 	if err != nil {
 		return err
 	}
@@ -79,7 +90,36 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(f.IO.Out, path)
 		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path)
 	}
+	if opts.Logs {
+		path, n, err := WriteLogs(ctx, st, participant, opts.Out, stats.LogsFileName(now, f.Build.Version))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(f.IO.Out, path)
+		f.Logger.Info("logs file written", "participant", participant, "entries", n, "path", path)
+	}
 	return nil
+}
+
+// WriteLogs writes a participant's kept log entries to dir/name as NDJSON.
+// It returns the path and the number of entries.
+func WriteLogs(ctx context.Context, st *store.Store, participant, dir, name string) (string, int, error) {
+	return writeAtomic(dir, name, "logs", func(w io.Writer) (int, error) { return st.WriteLogsNDJSON(ctx, w, participant) })
+}
+
+// writeAtomic fills dir/name through stats.WriteFileAtomic and returns its
+// path and the count fill returned.
+func writeAtomic(dir, name, what string, fill func(io.Writer) (int, error)) (string, int, error) {
+	var n int
+	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
+		var err error
+		n, err = fill(w)
+		return err
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("writing the %s file in %s: %w", what, dir, err)
+	}
+	return path, n, nil
 }
 
 // Write writes a participant's ring into dir/name, or to stdout when dir is
@@ -89,14 +129,5 @@ func Write(ctx context.Context, st *store.Store, participant, dir string, stdout
 		n, err := st.WriteSeedJSON(ctx, stdout, participant)
 		return "", n, err
 	}
-	var n int
-	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
-		var err error
-		n, err = st.WriteSeedJSON(ctx, w, participant)
-		return err
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("writing the stats file in %s: %w", dir, err)
-	}
-	return path, n, nil
+	return writeAtomic(dir, name, "stats", func(w io.Writer) (int, error) { return st.WriteSeedJSON(ctx, w, participant) })
 }

@@ -4,11 +4,14 @@ package root
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,11 +21,14 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/demo"
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
+	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/tokencmd"
 )
 
 // NewCmdRoot builds the command tree.
 func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	var logLevel, logFormat string
+	var quiet, noProgress bool
 	cmd := &cobra.Command{
 		Use:   "callstat <command>",
 		Short: "Headless softphone that places and answers WebRTC audio calls and records their statistics",
@@ -37,11 +43,32 @@ last five calls of each participant, and writes them to a stats file.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if quiet {
+				if cmd.Flags().Changed("log-level") && logLevel != "error" && logLevel != "silent" {
+					return cmdutil.FlagErrorf("--quiet shows errors only; it cannot be combined with --log-level %s", logLevel)
+				}
+				if logLevel != "silent" {
+					logLevel = "error"
+				}
+			}
+			lvl, err := cmdutil.ParseLogLevel(logLevel)
+			if err != nil {
+				return err
+			}
+			// Status lines only on a terminal: on a pipe or a file (CI)
+			// stderr carries log lines only, without control characters.
+			if !quiet && !noProgress && f.Status == nil && status.IsTerminal(f.IO.ErrOut, f.Getenv) {
+				f.Status = status.NewTerminal(f.IO.ErrOut, status.Width(f.IO.ErrOut))
+				f.IO.ErrOut = f.Status
+				if status.IsTerminal(f.IO.Out, f.Getenv) { // the same screen: data goes above the status too
+					f.IO.Out = f.Status.Above(f.IO.Out)
+				}
+			}
 			log, err := cmdutil.NewLogger(f.IO.ErrOut, logLevel, logFormat)
 			if err != nil {
 				return err
 			}
-			f.Logger = log
+			f.Logger, f.LogLevel, f.LogFormat = log, lvl, strings.ToLower(logFormat)
 			return nil
 		},
 	}
@@ -49,8 +76,11 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.SetErr(f.IO.ErrOut)
 	cmd.SetVersionTemplate(fmt.Sprintf("callstat %s (commit %s, %s, pion/webrtc %s, mediadevices %s)\n",
 		f.Build.Version, orUnknown(f.Build.Commit), f.Build.GoVersion, orUnknown(f.Build.PionWebRTC), orUnknown(f.Build.MediaDevice)))
-	cmd.PersistentFlags().StringVar(&logLevel, "log-level", f.EnvOr("CALLSTAT_LOG_LEVEL", "info"), "log level: silent, error, warn, info or debug (env CALLSTAT_LOG_LEVEL)")
-	cmd.PersistentFlags().StringVar(&logFormat, "log-format", f.EnvOr("CALLSTAT_LOG_FORMAT", "text"), "log format: text or json (env CALLSTAT_LOG_FORMAT)")
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&logLevel, "log-level", f.EnvOr(cmdutil.EnvLogLevel, "info"), "log level: silent, error, warn, info or debug (env "+cmdutil.EnvLogLevel+")")
+	pf.StringVar(&logFormat, "log-format", f.EnvOr(cmdutil.EnvLogFormat, "text"), "log format: text or json, one object per line (env "+cmdutil.EnvLogFormat+")")
+	pf.BoolVarP(&quiet, "quiet", "q", false, "print errors only (and the data on stdout); no status line")
+	pf.BoolVar(&noProgress, "no-progress", false, "no live status line, even on a terminal (logs are unchanged)")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &cmdutil.FlagError{Err: err}
 	})
@@ -60,6 +90,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
+	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))
 	return cmd
 }
 
@@ -97,12 +128,30 @@ func Main() int {
 	err := cmd.ExecuteContext(ctx)
 	code := cmdutil.ExitCodeFor(err)
 	if err != nil {
-		var fe *cmdutil.FlagError
-		msg := err.Error()
-		if errors.As(err, &fe) {
-			msg += "\nRun 'callstat --help' or 'callstat <command> --help' for usage."
-		}
-		fmt.Fprintf(f.IO.ErrOut, "callstat: %s\n", msg)
+		PrintError(f, err, code)
 	}
 	return int(code)
+}
+
+// PrintError reports the command's error on stderr: as a line of text, or
+// with --log-format json as one JSON object like the log lines (level
+// ERROR, with the exit code), so that every stderr line parses. It is
+// printed even with --log-level silent: it is the command's result, not a
+// log.
+func PrintError(f *cmdutil.Factory, err error, code cmdutil.ExitCode) {
+	var fe *cmdutil.FlagError
+	usage := errors.As(err, &fe)
+	if f.LogFormat == "json" {
+		line := map[string]any{"time": f.Now().Format(time.RFC3339Nano), "level": "ERROR", "msg": err.Error(), "exitCode": int(code)}
+		if usage {
+			line["hint"] = "run 'callstat --help' or 'callstat <command> --help' for usage"
+		}
+		_ = json.NewEncoder(f.IO.ErrOut).Encode(line)
+		return
+	}
+	msg := err.Error()
+	if usage {
+		msg += "\nRun 'callstat --help' or 'callstat <command> --help' for usage."
+	}
+	fmt.Fprintf(f.IO.ErrOut, "callstat: %s\n", msg)
 }
