@@ -10,8 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -464,6 +464,20 @@ func lastStoredSample(t *testing.T, storePath, participant, callID string) []sta
 	return last
 }
 
+// closedURL is the URL of a loopback port nothing listens on.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + addr
+}
+
 // pageURL turns the server's WebSocket URL into the page's.
 func pageURL(wsURL string) string {
 	return strings.TrimSuffix(strings.Replace(wsURL, "ws://", "http://", 1), "ws")
@@ -635,28 +649,22 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
-	t.Run("token-based call", func(t *testing.T) {
-		params := map[string]string{
-			"realm": "test-realm", "accountToken": "a0c1", "fromToken": "f0c2", "toToken": "t0c3",
-			"caller": "sip:tok@example.com", "callee": "alice5@example.com",
-		}
-		failing := false
-		var mu sync.Mutex
-		tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Access-Control-Allow-Origin", "*") // the page is on another origin
-			mu.Lock()
-			fail := failing
-			mu.Unlock()
-			if r.URL.Path != "/callparameters" || fail {
-				http.Error(w, "no parameters", http.StatusInternalServerError)
-				return
-			}
-			_ = json.NewEncoder(w).Encode(params)
-		}))
-		t.Cleanup(tokens.Close)
-		alice := answerer(t, wsURL, "alice5@example.com", filepath.Join(dir, "alice5.db"), "--max-calls", "1", "--duration", "1s")
+	t.Run("token-based calls", func(t *testing.T) {
+		// The real token server and a signaling server that requires
+		// tokens (its own page), with an answerer registered by token.
+		tdir := t.TempDir()
+		keyFile := writeTestFile(t, tdir, "realm.key", e2eKey+"\n")
+		ts := start(t, "serve (tokens)", []string{"CALLSTAT_TOKEN_KEY=" + e2eKey}, "serve", "--listen", "127.0.0.1:0", "--realm", e2eRealm)
+		tWS := ts.waitLog(10*time.Second, "signaling server listening", nil)["ws"].(string)
+		tPage := pageURL(tWS)
+		tok := start(t, "token serve", nil, "token", "serve", "--listen", "127.0.0.1:0", "--realm", e2eRealm, "--key-file", keyFile,
+			"--account", "web6@example.com", "--callee", "sip:alice6@example.com", "--allowed-origin", strings.TrimSuffix(tPage, "/"))
+		tokenURL := tok.waitLog(10*time.Second, "token server listening", nil)["url"].(string)
+		alice := start(t, "answer (tokens)", nil, "answer", "--token-url", tokenURL, "--server", tWS, "--store", filepath.Join(tdir, "alice6.db"),
+			"--ice-loopback", "--max-calls", "1", "--duration", "1s")
+		alice.waitLog(10*time.Second, "registered", map[string]any{"participant": "sip:alice6@example.com"})
 
-		p := openPage(t, b, url)
+		p := openPage(t, b, tPage)
 		sent := p.recordFrames()
 		shown := func(id string) bool {
 			return p.eval(fmt.Sprintf(`getComputedStyle(document.getElementById(%q)).display`, id)) != "none"
@@ -665,43 +673,83 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("without token-based call: token URL shown %v, caller %v, callee %v; want hidden, shown, shown",
 				shown("token-section"), shown("caller-section"), shown("callee-section"))
 		}
+
+		// A call without tokens is refused by the server.
+		p.fill("caller", "sip:web6@example.com")
+		p.fill("callee", "sip:alice6@example.com")
+		p.click("make-call")
+		p.waitState("Ended")
+		p.waitMessage("(call:7)")
+
 		p.setChecked("token-call", true)
 		if !shown("token-section") || shown("caller-section") || shown("callee-section") {
 			t.Errorf("token-based call: token URL shown %v, caller %v, callee %v; want shown, hidden, hidden",
 				shown("token-section"), shown("caller-section"), shown("callee-section"))
 		}
-
-		// A token server that fails: a clear message and no call.
-		p.expectConsoleError("status of 500")
-		mu.Lock()
-		failing = true
-		mu.Unlock()
-		p.fill("token-url", tokens.URL+"/callparameters")
+		// A token server that cannot be reached: a clear message and no call.
+		refusedID := p.callID()
+		closed := closedURL(t) + "/callparameters"
+		p.expectConsoleError("ERR_CONNECTION_REFUSED")
+		p.fill("token-url", closed)
 		p.click("make-call")
-		p.waitMessage("Error: could not get call parameters from " + tokens.URL + "/callparameters: HTTP 500")
-		if got := p.callID(); got != "" {
+		p.waitMessage("Error: could not get call parameters from " + closed + ": Failed to fetch")
+		p.waitJS(`!document.getElementById("make-call").disabled`, "Make Call to be enabled again")
+		if got := p.callID(); got != refusedID {
 			t.Errorf("a call %s was placed without parameters", got)
 		}
 
-		mu.Lock()
-		failing = false
-		mu.Unlock()
+		// With the token server's parameters the call goes through.
+		p.fill("token-url", tokenURL)
 		p.click("make-call")
 		p.waitState("Connected")
 		p.waitState("Ended")
-		p.waitMessage("Got Realm:         test-realm")
+		p.waitMessage("Got Realm:         " + e2eRealm)
 		p.waitMessage("Call state changed from Connected to Ended (200 answerer duration 1s reached)")
 		if code := alice.wait(pageTimeout); code != 0 {
 			t.Errorf("answerer exit %d", code)
 		}
-		callMsgs := sent.ofType("call")
-		if len(callMsgs) != 1 {
-			t.Fatalf("page sent %d call messages, want 1", len(callMsgs))
+		calls := sent.ofType("call")
+		if len(calls) != 2 {
+			t.Fatalf("page sent %d call messages, want 2 (refused, token-based)", len(calls))
 		}
-		m := callMsgs[0]
-		want := map[string]any{"realm": "test-realm", "accountToken": "a0c1", "fromToken": "f0c2", "toToken": "t0c3"}
-		if m["from"] != params["caller"] || m["to"] != params["callee"] || fmt.Sprint(m["credentials"]) != fmt.Sprint(want) {
-			t.Errorf("call message from=%v to=%v credentials=%v; want %s, %s, %v", m["from"], m["to"], m["credentials"], params["caller"], params["callee"], want)
+		if _, ok := calls[0]["credentials"]; ok {
+			t.Errorf("regular call sent credentials: %v", calls[0])
 		}
+		m := calls[1]
+		creds, _ := m["credentials"].(map[string]any)
+		hexToken := regexp.MustCompile(`^[0-9A-Za-z]{32,}$`)
+		if m["from"] != "sip:web6@example.com" || m["to"] != "sip:alice6@example.com" || creds["realm"] != e2eRealm {
+			t.Errorf("token-based call message from=%v to=%v credentials=%v", m["from"], m["to"], creds)
+		}
+		for _, k := range []string{"accountToken", "fromToken", "toToken"} {
+			if v, _ := creds[k].(string); !hexToken.MatchString(v) {
+				t.Errorf("credentials.%s = %q", k, v)
+			}
+		}
+
+		// The page registers by token, and a token-based callstat call
+		// reaches it.
+		p.fill("register-as", "sip:alice6@example.com")
+		p.click("register")
+		p.waitMessage("Error: could not register as sip:alice6@example.com:")
+		resp, err := http.Get(tokenURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params struct{ ToToken string }
+		err = json.NewDecoder(resp.Body).Decode(&params)
+		_ = resp.Body.Close()
+		if err != nil || params.ToToken == "" {
+			t.Fatalf("token server answered %v, %v", params, err)
+		}
+		p.fill("register-token", params.ToToken)
+		p.register("sip:alice6@example.com", true)
+		_, stderr, code := run(t, pageTimeout, "call", "--token-url", tokenURL, "--server", tWS, "--store", filepath.Join(tdir, "web6.db"),
+			"--ice-loopback", "--duration", "1s")
+		if code != 0 {
+			t.Fatalf("token-based call to the page: exit %d; stderr:\n%s", code, stderr)
+		}
+		p.waitMessage("Received incoming call from sip:web6@example.com to sip:alice6@example.com")
+		p.waitMessage("Call state changed from Connected to Ended (200 call duration 1s reached)")
 	})
 }

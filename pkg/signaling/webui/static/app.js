@@ -814,9 +814,9 @@ const phone = {
       }
       return;
     }
+    log(`Received incoming call from ${m.from} to ${m.to}`);
     const call = new Call({ id: m.callId, direction: "incoming", local: m.to, remote: m.from, offer: m.sdp });
     this.call = call;
-    log(`Received incoming call from ${m.from} to ${m.to}`);
     ui.update();
     try {
       call.createPeerConnection();
