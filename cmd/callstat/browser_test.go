@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -391,6 +392,20 @@ func checkBrowserCall(t *testing.T, c stats.FileCall, version string) [][]stats.
 		first, _ := s[1].Number("timestamp")
 		if ts != first {
 			t.Errorf("sample %d SDK timestamp %v, want the first RTCStats timestamp %v", i, ts, first)
+		}
+	}
+	// One sample a second: the median gap between the regular samples
+	// (the final one comes at the end, whenever that is).
+	var gaps []float64
+	for i := 1; i < len(ss)-1; i++ {
+		a, _ := ss[i-1][0].Number("timestamp")
+		b, _ := ss[i][0].Number("timestamp")
+		gaps = append(gaps, b-a)
+	}
+	sort.Float64s(gaps)
+	if len(gaps) > 0 {
+		if med := gaps[len(gaps)/2]; med < 900 || med > 1100 {
+			t.Errorf("median gap between samples %v ms, want about 1000 (gaps %v)", med, gaps)
 		}
 	}
 	var types []string
