@@ -13,7 +13,7 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec. The tests also drive Debian's Chromium (test-deps).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
@@ -45,11 +45,14 @@ deps:
 # token vectors and makes test certificates; PulseAudio gives the audio
 # tests a real capture path (they start a server of their own, captured
 # through --audio mic; its dependencies bring libpulse and ALSA's
-# libasound, which the microphone driver loads at run time).
+# libasound, which the microphone driver loads at run time); the browser
+# tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
+# fail rather than skip without it.
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	$(install-missing)
 
 build: deps

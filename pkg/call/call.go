@@ -41,6 +41,7 @@ type Call struct {
 	pc     *webrtc.PeerConnection
 	getter pionstats.Getter // RTP stream counters of pc
 	sender *webrtc.RTPSender
+	audio  *gatedTrack // the phone's audio as this call sends it
 
 	// srcBase is the shared source's media-source figures when this call
 	// attached it: the call's own totals are measured from there.
@@ -344,10 +345,16 @@ func (c *Call) setupPC() error {
 		return fmt.Errorf("%w: creating peer connection: %v", ErrMediaFailure, err)
 	}
 	c.pc, c.getter = pc, getter
+	c.audio = newGatedTrack(c.p.cfg.Source.Track())
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		c.post(pcEvent{candidate: cand, gathered: cand == nil})
 	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { c.post(pcEvent{conn: s}) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			c.audio.open() // SRTP is up: packets are no longer dropped
+		}
+		c.post(pcEvent{conn: s})
+	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { c.post(pcEvent{ice: s}) })
 	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if !c.addMediaWorker() {
@@ -378,14 +385,14 @@ func (c *Call) addLocalAudio() error {
 	var sender *webrtc.RTPSender
 	var receiver *webrtc.RTPReceiver
 	if c.dir == Outgoing {
-		tr, err := c.pc.AddTransceiverFromTrack(c.p.cfg.Source.Track(),
+		tr, err := c.pc.AddTransceiverFromTrack(c.audio,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 		if err != nil {
 			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
 		}
 		sender, receiver = tr.Sender(), tr.Receiver()
 	} else {
-		s, err := c.pc.AddTrack(c.p.cfg.Source.Track())
+		s, err := c.pc.AddTrack(c.audio)
 		if err != nil {
 			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
 		}
