@@ -13,7 +13,7 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec. The tests also drive Debian's Chromium (test-deps).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
@@ -25,29 +25,37 @@ FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
 
 all: build
 
+# install-missing installs the Debian packages named in $$missing, if any.
+define install-missing
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
 deps:
 	@missing=""; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
-	if [ -n "$$missing" ]; then \
-		echo "make: installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(install-missing)
 
 # What the tests need besides the build: the openssl command line checks
-# token vectors and makes test certificates; iproute2 (ip, tc) builds the
+# token vectors and makes test certificates; PulseAudio gives the audio
+# tests a real capture path (they start a server of their own, captured
+# through --audio mic; its dependencies bring libpulse and ALSA's
+# libasound, which the microphone driver loads at run time); the browser
+# tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
+# fail rather than skip without it; iproute2 (ip, tc) builds the
 # ground-truth tests' network namespaces.
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
-	if [ -n "$$missing" ]; then \
-		echo "make: installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(install-missing)
 
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat

@@ -209,9 +209,17 @@ func answerer(t *testing.T, url, id, storePath string, extra ...string) *proc {
 // run runs callstat to completion and returns stdout, stderr and exit code.
 func run(t *testing.T, timeout time.Duration, args ...string) (string, string, int) {
 	t.Helper()
+	return runEnv(t, timeout, nil, args...)
+}
+
+// runEnv is run with extra environment variables.
+func runEnv(t *testing.T, timeout time.Duration, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	return runCmd(t, ctx, exec.CommandContext(ctx, binary, args...))
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return runCmd(t, ctx, cmd)
 }
 
 // runCmd runs cmd, made with ctx, to completion.
@@ -372,7 +380,7 @@ func TestRingKeepsFiveCalls(t *testing.T) {
 	var evictions int
 	for i := 0; i < 7; i++ {
 		stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
-			"--server", url, "--store", bobStore, "--ice-loopback", "--duration", "300ms", "--interval", "100ms")
+			"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--duration", "300ms", "--interval", "100ms")
 		if code != 0 {
 			t.Fatalf("call %d exit %d: %s", i, code, stderr)
 		}
@@ -401,7 +409,7 @@ func TestAnswererDurationEndsCall(t *testing.T) {
 
 	start := time.Now()
 	stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback")
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone")
 	if code != 0 {
 		t.Fatalf("call exit %d, want 0 when the far end hangs up; stderr:\n%s", code, stderr)
 	}
@@ -429,13 +437,13 @@ func TestCallFailures(t *testing.T) {
 	}{
 		{
 			name:     "unknown callee",
-			args:     []string{"call", "nobody@example.com", "--from", "bob@example.com", "--server", url, "--store", filepath.Join(dir, "a.db"), "--ice-loopback"},
+			args:     []string{"call", "nobody@example.com", "--from", "bob@example.com", "--server", url, "--store", filepath.Join(dir, "a.db"), "--ice-loopback", "--audio", "tone"},
 			wantCode: 4,
 			wantErr:  "callee nobody@example.com is not registered",
 		},
 		{
 			name:     "unreachable server",
-			args:     []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", "ws://127.0.0.1:1/ws", "--store", filepath.Join(dir, "b.db")},
+			args:     []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", "ws://127.0.0.1:1/ws", "--store", filepath.Join(dir, "b.db"), "--audio", "tone"},
 			wantCode: 3,
 			wantErr:  "signaling server unreachable",
 		},
@@ -495,7 +503,7 @@ func TestKilledCaller(t *testing.T) {
 	alice := answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"))
 
 	bob := start(t, "call", nil, "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback", "--interval", "200ms")
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--interval", "200ms")
 	bob.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
 	connected := time.Now()
 	alice.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
@@ -525,7 +533,7 @@ func TestKilledCaller(t *testing.T) {
 	}
 	// The answerer is ready for the next call.
 	_, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "carol@example.com",
-		"--server", url, "--store", filepath.Join(dir, "carol.db"), "--ice-loopback", "--duration", "500ms")
+		"--server", url, "--store", filepath.Join(dir, "carol.db"), "--ice-loopback", "--audio", "tone", "--duration", "500ms")
 	if code != 0 {
 		t.Errorf("next call exit %d: %s", code, stderr)
 	}
@@ -563,7 +571,7 @@ func TestEndToEndStatsAndGates(t *testing.T) {
 
 	// MOS tops out at 4.43: this gate cannot pass, so the call exits 13.
 	stdout, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback", "--duration", "3s", "--assert", "mos>=4.5,loss<=1%")
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--duration", "3s", "--assert", "mos>=4.5,loss<=1%")
 	callID := strings.TrimSpace(stdout)
 	if code != 13 {
 		t.Fatalf("call --assert mos>=4.5 exit %d, want 13; stderr:\n%s", code, stderr)

@@ -51,10 +51,10 @@ func TestEndToEndTokens(t *testing.T) {
 	url := s.waitLog(10*time.Second, "signaling server listening", nil)["ws"].(string)
 
 	// The answerer registers as the parameters' callee with its token.
-	a := start(t, "answer", nil, "answer", "--token-url", tokenURL, "--server", url, "--store", filepath.Join(dir, "alice.db"), "--ice-loopback")
+	a := start(t, "answer", nil, "answer", "--token-url", tokenURL, "--server", url, "--store", filepath.Join(dir, "alice.db"), "--ice-loopback", "--audio", "tone")
 	a.waitLog(10*time.Second, "registered", map[string]any{"participant": "sip:alice@example.com"})
 
-	client := []string{"--server", url, "--ice-loopback", "--duration", "1s"}
+	client := []string{"--server", url, "--ice-loopback", "--audio", "tone", "--duration", "1s"}
 	t.Run("call with tokens from the token server", func(t *testing.T) {
 		stdout, stderr, code := run(t, 30*time.Second, append([]string{"call", "--token-url", tokenURL, "--store", filepath.Join(dir, "bob.db")}, client...)...)
 		if code != 0 {
@@ -136,7 +136,7 @@ func TestEndToEndTokens(t *testing.T) {
 	t.Run("refused/registration with another id's token", func(t *testing.T) {
 		// Claims to be carol with alice's token.
 		f := variant("carol.json", func(q map[string]string) { q["callee"] = "sip:carol@example.com" })
-		_, stderr, code := run(t, 30*time.Second, "answer", "--token-file", f, "--server", url, "--store", filepath.Join(dir, "carol.db"))
+		_, stderr, code := run(t, 30*time.Second, "answer", "--token-file", f, "--server", url, "--store", filepath.Join(dir, "carol.db"), "--audio", "tone")
 		if code != 9 || !strings.Contains(stderr, "registration refused") || !strings.Contains(stderr, "code 46") {
 			t.Fatalf("exit %d, want 9 with the server's code 46; stderr:\n%s", code, stderr)
 		}
@@ -162,17 +162,17 @@ func TestEndToEndTLS(t *testing.T) {
 		t.Fatalf("server logged %s, want a wss:// URL", url)
 	}
 	a := start(t, "answer", nil, "answer", "--as", "alice@example.com", "--server", url, "--ca-file", cert,
-		"--store", filepath.Join(dir, "alice.db"), "--ice-loopback")
+		"--store", filepath.Join(dir, "alice.db"), "--ice-loopback", "--audio", "tone")
 	a.waitLog(10*time.Second, "registered", nil)
 
 	_, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com", "--server", url, "--ca-file", cert,
-		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback", "--duration", "1s")
+		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback", "--audio", "tone", "--duration", "1s")
 	if code != 0 {
 		t.Fatalf("call over wss exit %d; stderr:\n%s", code, stderr)
 	}
 	// Without the CA the server's certificate is not trusted.
 	_, stderr, code = run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com", "--server", url,
-		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback")
+		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback", "--audio", "tone")
 	if code != 3 || !strings.Contains(stderr, "certificate") {
 		t.Fatalf("call without --ca-file exit %d, want 3 naming the certificate; stderr:\n%s", code, stderr)
 	}

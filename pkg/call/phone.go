@@ -91,6 +91,10 @@ type Config struct {
 	Register bool
 	// Source is the audio every call sends.
 	Source *audio.Source
+	// RecordPath, when set, names the WAV file that records what a call
+	// hears ("" for none). It is asked once per call, when the far end's
+	// audio arrives.
+	RecordPath func(c *Call) string
 	// ICEServers are STUN/TURN servers; none are needed on one host.
 	ICEServers []webrtc.ICEServer
 	// ICELoopback restricts ICE to loopback addresses, for tests and demos

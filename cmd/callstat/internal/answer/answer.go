@@ -3,6 +3,7 @@ package answer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,7 +29,8 @@ type Options struct {
 
 // NewCmdAnswer builds the command; runF replaces the run function in tests.
 func NewCmdAnswer(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Factory: f}
+	// An answerer may carry several calls: --record names one file each.
+	opts := &Options{Factory: f, ClientFlags: cmdutil.ClientFlags{RecordEachCall: true}}
 	cmd := &cobra.Command{
 		Use:   "answer --as <id>",
 		Short: "Register as a participant and auto-answer every incoming call",
@@ -37,6 +39,9 @@ several at once if they come. Statistics of each call are sampled every
 --interval from the moment it is received until either side hangs up, and
 stored in this participant's ring of five calls. Each call's summary (as
 "callstat summary" shows it) is printed on stderr when it ends.
+
+Each call sends --audio (the default microphone unless told otherwise); with
+--record dir/x.wav each call's received audio is written to dir/x-<call id>.wav.
 
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 --max-calls calls have ended. With --events, every call's events are written
@@ -47,6 +52,7 @@ parameters; the phone registers with the callee's token (toToken), or the
 caller's if --as is the caller. --as defaults to the parameters' callee.`,
 		Example: `  callstat answer --as alice@example.com
   callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
+  callstat answer --as alice@example.com --audio file:speech.wav --record heard/call.wav   # heard/call-<call id>.wav
   callstat answer --token-url http://127.0.0.1:3000/callparameters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -96,6 +102,7 @@ func Run(ctx context.Context, opts *Options) error {
 			ended++
 			n := ended
 			mu.Unlock()
+
 			if opts.MaxCalls > 0 && n >= opts.MaxCalls {
 				finishOnce.Do(func() { close(finished) })
 			}
@@ -116,11 +123,12 @@ func Run(ctx context.Context, opts *Options) error {
 		opts.Registered()
 	}
 
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	var (
+		handlers  sync.WaitGroup
+		recordErr error // the first call whose --record file failed
+		runErr    error
+	)
 	stop := make(chan struct{})
-	defer close(stop)
-	var runErr error
 loop:
 	for {
 		select {
@@ -128,7 +136,13 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				handle(ctx, sp.Log, opts, c, stop)
+				if err := handle(ctx, sp.Log, opts, c, stop); err != nil {
+					mu.Lock()
+					if recordErr == nil {
+						recordErr = err
+					}
+					mu.Unlock()
+				}
 			}()
 		case <-finished:
 			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
@@ -150,11 +164,19 @@ loop:
 	if err := sp.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	// Every call has ended (Close waited for them): the handlers return.
+	close(stop)
+	handlers.Wait()
+	if runErr == nil {
+		runErr = recordErr
+	}
 	return runErr
 }
 
-// handle answers one call and, with --duration, hangs it up in time.
-func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) {
+// handle answers one call and, with --duration, hangs it up in time. It
+// returns once the call has ended (stop: the phone has closed, so the call
+// has too), with the call's recording error.
+func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) error {
 	if err := c.Answer(ctx); err != nil {
 		log.Warn("could not answer", "call", c.ID(), "err", err)
 	}
@@ -177,5 +199,11 @@ func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, 
 	case <-c.Done():
 		log.Info(cmdutil.Describe(c))
 	case <-stop:
+		<-c.Done()
 	}
+	if err := c.RecordErr(); err != nil {
+		log.Error("recording failed", "call", c.ID(), "err", err)
+		return fmt.Errorf("call %s: %w", c.ID(), err)
+	}
+	return nil
 }

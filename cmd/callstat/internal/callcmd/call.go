@@ -38,9 +38,11 @@ func NewCmdCall(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 sampled every --interval from the moment the call is placed until either side
 hangs up, and stored in the caller's ring of five calls (the --from id).
 
-The call hangs up after --duration once connected, on Ctrl-C, or when the far
-end hangs up. Its summary (as "callstat summary" shows it) is printed on
-stderr at the end. The exit code says how it went (see the README's table).
+The call sends --audio (the default microphone unless told otherwise) and,
+with --record, writes what it hears to a WAV file. It hangs up after
+--duration once connected, on Ctrl-C, or when the far end hangs up. Its
+summary (as "callstat summary" shows it) is printed on stderr at the end.
+The exit code says how it went (see the README's table).
 
 The call id is printed on stdout, unless --events - sends the event stream
 there (its call:start line carries the id). On a terminal, a status line shows
@@ -56,6 +58,7 @@ exits 13 when one is breached, with one line per breach on stderr:
 ` + stats.AssertGrammar,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
   callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
+  callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav
   callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
   callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'`,
@@ -149,6 +152,12 @@ func Run(ctx context.Context, opts *Options) error {
 	storeErr := sp.Close()
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if err := c.RecordErr(); err != nil {
+		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if opts.Record != "" && c.ReceivedAudio().TotalSamplesReceived > 0 {
+		f.Logger.Info("received audio recorded", "file", opts.Record)
 	}
 	if storeErr != nil || len(opts.Assertions) == 0 {
 		return storeErr

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,7 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	Record      string
 	// Events is --events: a file, "-" for stdout, or "" for none.
 	Events string
 	// Live, when set, is shared by several softphones of one process
@@ -41,9 +43,12 @@ type ClientFlags struct {
 	TokenURL  string
 
 	AudioSpec audio.Spec
-	envErr    error         // a bad environment variable, reported by Validate
-	TLS       *tls.Config   // from CAFile, by Validate
-	Tokens    *token.Params // by LoadTokens
+	// RecordEachCall names one --record file per call (answer, which may
+	// carry several calls); otherwise --record is the file itself.
+	RecordEachCall bool
+	envErr         error         // a bad environment variable, reported by Validate
+	TLS            *tls.Config   // from CAFile, by Validate
+	Tokens         *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -52,7 +57,8 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Server, "server", f.EnvOr(EnvServer, DefaultServer), "signaling server WebSocket URL (env "+EnvServer+")")
 	fl.StringVar(&o.Store, "store", f.DefaultStorePath(), "stats store file (env "+EnvStore+")")
-	fl.StringVar(&o.Audio, "audio", "tone", "audio to send: tone[:Hz] or silence")
+	fl.StringVar(&o.Audio, "audio", audio.DefaultSpec, "audio to send: mic[:device], file:PATH.wav, tone[:Hz] or silence")
+	fl.StringVar(&o.Record, "record", "", "write the audio received to this WAV file (answer: one file per call, the call id inserted before the extension)")
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
@@ -88,6 +94,15 @@ func (o *ClientFlags) Validate() error {
 		return &FlagError{Err: err}
 	}
 	o.AudioSpec = spec
+	if o.Record != "" {
+		dir := filepath.Dir(o.Record)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return FlagErrorf("invalid --record %q: directory %s does not exist", o.Record, dir)
+		}
+		if st, err := os.Stat(o.Record); err == nil && st.IsDir() {
+			return FlagErrorf("invalid --record %q: it is a directory; give a file name such as %s", o.Record, filepath.Join(o.Record, "received.wav"))
+		}
+	}
 	if o.Interval < 10*time.Millisecond {
 		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
 	}
@@ -106,6 +121,24 @@ func (o *ClientFlags) ICEServerList() []webrtc.ICEServer {
 		return nil
 	}
 	return []webrtc.ICEServer{{URLs: o.ICEServers}}
+}
+
+// recordPath names each call's --record file.
+func (o *ClientFlags) recordPath() func(*call.Call) string {
+	if o.Record == "" {
+		return nil
+	}
+	if !o.RecordEachCall {
+		return func(*call.Call) string { return o.Record }
+	}
+	return func(c *call.Call) string { return PerCallPath(o.Record, c.ID()) }
+}
+
+// PerCallPath inserts "-<callID>" before path's extension:
+// received.wav → received-<callID>.wav.
+func PerCallPath(path, callID string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + callID + ext
 }
 
 // Softphone is everything a calling command runs: store, collector, audio
@@ -155,9 +188,12 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
 		OnSample: sp.Live.OnSample, OnSampleError: sp.Live.OnSampleError,
 	})
-	src, err := audio.Open(o.AudioSpec, log)
+	src, err := audio.Open(ctx, o.AudioSpec, log)
 	if err != nil {
 		sp.Close()
+		if o.AudioSpec.Kind == audio.KindMic && errors.Is(err, audio.ErrUserMedia) {
+			err = fmt.Errorf("%w; use --audio tone or --audio file:PATH.wav to call without a microphone, or pick a device listed by 'callstat devices'", err)
+		}
 		return nil, err
 	}
 	sp.Source = src
@@ -169,6 +205,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		Identity:      identity,
 		Register:      register,
 		Source:        src,
+		RecordPath:    o.recordPath(),
 		ICEServers:    o.ICEServerList(),
 		ICELoopback:   o.ICELoopback,
 		Logger:        log,

@@ -31,6 +31,8 @@ func TestExitCodeFor(t *testing.T) {
 		{context.Canceled, ExitInterrupted},
 		{wrap(call.ErrPeerLost), ExitPeerLost},
 		{wrap(audio.ErrUserMedia), ExitUserMedia},
+		{wrap(fmt.Errorf("%w: %w", audio.ErrUserMedia, audio.ErrBadWAV)), ExitUserMedia},
+		{wrap(audio.ErrRecord), ExitError},
 		{wrap(store.ErrOpen), ExitStore},
 		{wrap(ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},

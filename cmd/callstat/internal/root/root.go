@@ -19,6 +19,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/callcmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/cmd/callstat/internal/demo"
+	"github.com/callstat/callstat/cmd/callstat/internal/devices"
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
@@ -93,6 +94,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
 	cmd.AddCommand(summary.NewCmdSummary(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
+	cmd.AddCommand(devices.NewCmdDevices(f, nil))
 	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))
 	return cmd
 }

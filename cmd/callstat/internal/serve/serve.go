@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +14,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/signaling/token"
+	"github.com/callstat/callstat/pkg/signaling/webui"
 )
 
 // Options are serve's flags and dependencies.
@@ -21,6 +23,8 @@ type Options struct {
 	Listen          string
 	PingInterval    time.Duration
 	ShutdownTimeout time.Duration
+	// TokenURL is the browser page's default token URL (--page-token-url).
+	TokenURL string
 	cmdutil.KeyFlags
 	cmdutil.TLSFlags
 	TokenTTL         time.Duration
@@ -51,6 +55,8 @@ func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Short: "Run the WebSocket signaling server",
 		Long: `Run the signaling server that callstat phones (and the protocol's other clients)
 connect to. The WebSocket endpoint is /ws and a health check is at /healthz.
+The browser softphone page is at /: open http://127.0.0.1:8080/ to call a
+callstat answerer, or to answer a callstat call, from a browser.
 SIGINT or SIGTERM ends every call it carries (status 503) and stops it.
 
 With --realm and a key (--key-file, or $CALLSTAT_TOKEN_KEY) the server requires
@@ -82,6 +88,7 @@ from hostile or broken clients; 0 disables a limit.`,
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", f.EnvOr("CALLSTAT_LISTEN", "127.0.0.1:8080"), "address to listen on (env CALLSTAT_LISTEN)")
 	cmd.Flags().DurationVar(&opts.PingInterval, "ping-interval", 10*time.Second, "WebSocket keepalive ping interval; a client silent for 2.5x this is dropped")
+	cmd.Flags().StringVar(&opts.TokenURL, "page-token-url", webui.DefaultTokenURL, "default of the browser page's token URL field (GET /callparameters of a token server)")
 	cmd.Flags().DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", 5*time.Second, "how long to wait for connections to close on shutdown")
 	cmdutil.AddKeyFlags(cmd, f, &opts.KeyFlags)
 	cmdutil.AddTLSFlags(cmd, &opts.TLSFlags)
@@ -136,9 +143,12 @@ func orOff[T int | float64 | time.Duration](v T) T {
 // Run serves until ctx is cancelled.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	page, err := webui.Handler(webui.Config{Version: f.Build.Version, TokenURL: opts.TokenURL})
+	if err != nil {
+		return fmt.Errorf("browser page: %w", err)
+	}
 	ln := opts.Listener
 	if ln == nil {
-		var err error
 		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s: %w", opts.Listen, err)
@@ -159,6 +169,9 @@ func Run(ctx context.Context, opts *Options) error {
 		MaxRegistrationsPerAddr: orOff(opts.MaxRegsPerIP),
 		IdleTimeout:             orOff(opts.IdleTimeout),
 	})
+	mux := http.NewServeMux()
+	srv.Mount(mux)
+	mux.Handle("/", page)
 	addr := ln.Addr().String()
 	ws, web := "ws://", "http://"
 	if opts.TLS != nil {
@@ -167,11 +180,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Tokens != nil {
 		f.Logger.Info("tokens required", "realm", opts.Realm, "ttl", opts.TokenTTL.String())
 	}
-	f.Logger.Info("signaling server listening", "ws", ws+addr+"/ws", "health", web+addr+"/healthz")
+	f.Logger.Info("signaling server listening", "ws", ws+addr+"/ws", "health", web+addr+"/healthz", "page", web+addr+"/")
 	if opts.Ready != nil {
 		opts.Ready(addr)
 	}
-	err := srv.Serve(ctx, ln, srv.Handler(), opts.ShutdownTimeout)
+	err = srv.Serve(ctx, ln, mux, opts.ShutdownTimeout)
 	f.Logger.Info("signaling server stopped")
 	if ctx.Err() != nil {
 		return nil // a signal is how a server is meant to stop

@@ -17,13 +17,15 @@ import (
 
 func TestNewCmdServe(t *testing.T) {
 	tests := []struct {
-		name    string
-		args    string
-		env     map[string]string
-		want    string
-		wantErr string
+		name      string
+		args      string
+		env       map[string]string
+		want      string
+		wantToken string
+		wantErr   string
 	}{
-		{name: "default", args: "", want: "127.0.0.1:8080"},
+		{name: "default", args: "", want: "127.0.0.1:8080", wantToken: "http://127.0.0.1:3000/callparameters"},
+		{name: "page token url", args: "--page-token-url http://127.0.0.1:3001/p", want: "127.0.0.1:8080", wantToken: "http://127.0.0.1:3001/p"},
 		{name: "flag", args: "--listen [::1]:9000", want: "[::1]:9000"},
 		{name: "env", env: map[string]string{"CALLSTAT_LISTEN": "0.0.0.0:1"}, want: "0.0.0.0:1"},
 		{name: "no port", args: "--listen localhost", wantErr: "invalid --listen"},
@@ -49,6 +51,9 @@ func TestNewCmdServe(t *testing.T) {
 			}
 			if got.Listen != tt.want {
 				t.Errorf("listen = %q, want %q", got.Listen, tt.want)
+			}
+			if tt.wantToken != "" && got.TokenURL != tt.wantToken {
+				t.Errorf("token URL = %q, want %q", got.TokenURL, tt.wantToken)
 			}
 		})
 	}
@@ -77,6 +82,17 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		t.Errorf("healthz: %v %+v", err, h)
 	}
 	_ = resp.Body.Close()
+	// The browser page is on the same port, with the build's version.
+	resp, err = http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	want := `<meta name="callstat-version" content="` + f.Build.Version + `">`
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), want) {
+		t.Errorf("GET / = %d, want 200 with %s", resp.StatusCode, want)
+	}
 	cancel()
 	select {
 	case err := <-done:
