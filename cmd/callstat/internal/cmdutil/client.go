@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -26,6 +28,11 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	// Reliability: ICE failure detection and signaling reconnection.
+	ICEDisconnectedTimeout time.Duration
+	ICEFailedTimeout       time.Duration
+	ReconnectDelay         time.Duration
+	ReconnectAttempts      int
 	// Events is --events: a file, "-" for stdout, or "" for none.
 	Events string
 	// Live, when set, is shared by several softphones of one process
@@ -46,6 +53,14 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+	fl.DurationVar(&o.ICEDisconnectedTimeout, "ice-disconnected-timeout", call.DefaultICEDisconnectedTimeout,
+		"media is disconnected after receiving nothing from the far end for this long")
+	fl.DurationVar(&o.ICEFailedTimeout, "ice-failed-timeout", call.DefaultICEFailedTimeout,
+		"a disconnected call fails (and ends) after this much longer")
+	fl.DurationVar(&o.ReconnectDelay, "reconnect-delay", call.DefaultReconnectDelay,
+		"wait before redialling a lost signaling server; doubles after each failed attempt")
+	fl.IntVar(&o.ReconnectAttempts, "reconnect-attempts", call.DefaultReconnectAttempts,
+		"how many times to redial a lost signaling server (0: never)")
 	for _, b := range []struct{ flag, env string }{
 		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
 	} {
@@ -76,6 +91,15 @@ func (o *ClientFlags) Validate() error {
 	o.AudioSpec = spec
 	if o.Interval < 10*time.Millisecond {
 		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
+	}
+	if o.ICEDisconnectedTimeout <= 0 || o.ICEFailedTimeout <= 0 {
+		return FlagErrorf("--ice-disconnected-timeout and --ice-failed-timeout must be positive")
+	}
+	if o.ReconnectAttempts < 0 {
+		return FlagErrorf("--reconnect-attempts must not be negative")
+	}
+	if o.ReconnectDelay < 10*time.Millisecond {
+		return FlagErrorf("invalid --reconnect-delay %s: must be at least 10ms", o.ReconnectDelay)
 	}
 	for _, s := range o.ICEServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&
@@ -134,6 +158,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	sp.Collector = stats.NewCollector(stats.CollectorConfig{
 		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
 		OnSample: sp.Live.OnSample, OnSampleError: sp.Live.OnSampleError,
+		// Samples the store refuses (a full disk) end up next to it, or
+		// in the temporary directory when that disk is the full one.
+		FallbackDirs: []string{filepath.Dir(o.Store), os.TempDir()},
 	})
 	src, err := audio.Open(o.AudioSpec, log)
 	if err != nil {
@@ -142,15 +169,19 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
-		ServerURL:     o.Server,
-		Identity:      identity,
-		Register:      register,
-		Source:        src,
-		ICEServers:    o.ICEServerList(),
-		ICELoopback:   o.ICELoopback,
-		Logger:        log,
-		Hooks:         call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
-		AnswerTimeout: answerTimeout,
+		ServerURL:              o.Server,
+		Identity:               identity,
+		Register:               register,
+		Source:                 src,
+		ICEServers:             o.ICEServerList(),
+		ICELoopback:            o.ICELoopback,
+		Logger:                 log,
+		ICEDisconnectedTimeout: o.ICEDisconnectedTimeout,
+		ICEFailedTimeout:       o.ICEFailedTimeout,
+		ReconnectDelay:         o.ReconnectDelay,
+		ReconnectAttempts:      o.ReconnectAttempts,
+		Hooks:                  call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
+		AnswerTimeout:          answerTimeout,
 	})
 	if err != nil {
 		sp.Close()

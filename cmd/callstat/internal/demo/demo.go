@@ -122,7 +122,9 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 
 	flags := func(audio string) *cmdutil.ClientFlags {
-		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live}
+		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live,
+			ICEDisconnectedTimeout: call.DefaultICEDisconnectedTimeout, ICEFailedTimeout: call.DefaultICEFailedTimeout,
+			ReconnectDelay: call.DefaultReconnectDelay} // no reconnection: the server is in this process
 		if verr := cf.Validate(); verr != nil {
 			panic(verr) // constant, valid values
 		}
