@@ -13,10 +13,11 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec.
+# Opus codec; the reliability tests need iproute2 (network namespaces, tc)
+# and nftables (packet loss where the kernel has no netem).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test lint bench clean
+.PHONY: all deps build demo test soak lint bench clean
 
 all: build
 
@@ -25,6 +26,8 @@ deps:
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
@@ -41,6 +44,14 @@ demo: build
 
 test: deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# The long reliability run: 1,000 calls in a row through one answerer
+# process (CI runs 50). Prints the answerer's goroutines, open files and
+# RSS over the first and last hundred calls. SOAK_CALLS=n to change.
+SOAK_CALLS ?= 1000
+soak: deps
+	set -o pipefail; CALLSTAT_SOAK_CALLS=$(SOAK_CALLS) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/callstat/ | \
+		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
