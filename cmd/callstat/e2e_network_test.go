@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // netPair is two network namespaces joined by a veth pair, made for one
@@ -219,7 +221,7 @@ func TestBadNetwork(t *testing.T) {
 		for _, side := range []struct{ store, who string }{{bobStore, "bob@example.com"}, {aliceStore, "alice@example.com"}} {
 			cs := storedCalls(t, side.store, side.who)
 			c := cs[len(cs)-1]
-			if c.End.StatusCode != 500 || c.End.State != "Ended" || c.Samples < 3 {
+			if c.End.StatusCode != signaling.StatusMediaFailure || c.End.State != "Ended" || c.Samples < 3 {
 				t.Errorf("%s's store after the partition: %+v", side.who, c)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -381,7 +382,7 @@ func TestKilledCallerWithoutServer(t *testing.T) {
 		t.Errorf("answerer ended with %v %v, want 500 media connection failed", line["statusCode"], line["reason"])
 	}
 	cs := storedCalls(t, aliceStore, "alice@example.com")
-	if len(cs) != 1 || cs[0].End.StatusCode != 500 || cs[0].Samples < 3 {
+	if len(cs) != 1 || cs[0].End.StatusCode != signaling.StatusMediaFailure || cs[0].Samples < 3 {
 		t.Errorf("answerer's store: %+v", cs)
 	}
 	serveAt(t, addr)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // soakCalls is how many calls TestSoak places: a short run in CI, 1,000
@@ -111,7 +113,7 @@ func TestSoak(t *testing.T) {
 	var got []string
 	for _, c := range ring {
 		got = append(got, c.CallID)
-		if c.End.State != "Ended" || c.End.StatusCode != 200 || c.Samples == 0 {
+		if c.End.State != "Ended" || c.End.StatusCode != signaling.StatusNormal || c.Samples == 0 {
 			t.Errorf("ring call %s: %+v", c.CallID, c.End)
 		}
 	}

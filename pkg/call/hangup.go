@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // A connected call that hangs up says so twice: "end" through the signaling
@@ -44,7 +46,7 @@ func parseBye(reason string) Transition {
 			return Transition{StatusCode: status, ReasonText: text}
 		}
 	}
-	t := Transition{StatusCode: 200, ReasonText: "far end sent RTCP BYE"}
+	t := Transition{StatusCode: signaling.StatusNormal, ReasonText: "far end sent RTCP BYE"}
 	if reason != "" {
 		t.ReasonText += ": " + reason
 	}

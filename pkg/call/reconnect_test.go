@@ -88,7 +88,7 @@ func (d *dyingServer) kill() {
 	_ = d.ln.Close()
 	d.mu.Lock()
 	// Every client side first: the server's last words go nowhere.
-	conns := append(d.clients, d.servers...)
+	conns := append(append([]net.Conn{}, d.clients...), d.servers...)
 	d.clients, d.servers = nil, nil
 	d.mu.Unlock()
 	for _, c := range conns {
@@ -358,7 +358,7 @@ func TestByeReason(t *testing.T) {
 		})
 	}
 	for _, other := range []string{"", "bye", "callstat x reason", "callstat 99 x"} {
-		if got := parseBye(other); got.StatusCode != 200 || !strings.HasPrefix(got.ReasonText, "far end sent RTCP BYE") {
+		if got := parseBye(other); got.StatusCode != signaling.StatusNormal || !strings.HasPrefix(got.ReasonText, "far end sent RTCP BYE") {
 			t.Errorf("parseBye(%q) = %+v, want a normal hang-up", other, got)
 		}
 	}
