@@ -17,7 +17,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 # and nftables (packet loss where the kernel has no netem).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test soak lint bench clean
+.PHONY: all deps build demo test soak reliability-long lint bench clean
 
 all: build
 
@@ -51,6 +51,13 @@ test: deps
 SOAK_CALLS ?= 1000
 soak: deps
 	set -o pipefail; CALLSTAT_SOAK_CALLS=$(SOAK_CALLS) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/callstat/ | \
+		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
+
+# The media-failure tests with the default ICE timeouts (5 s + 25 s)
+# instead of CI's 1 s + 2 s: a killed caller with the server down, and a
+# network partition.
+reliability-long: deps
+	set -o pipefail; CALLSTAT_LONG=1 $(GO) test -count=1 -timeout 30m -run '^(TestKilledCallerWithoutServer|TestBadNetwork)$$' -v ./cmd/callstat/ | \
 		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 
 lint: deps

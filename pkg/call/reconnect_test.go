@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -265,6 +266,18 @@ func TestServerDiesMidCall(t *testing.T) {
 	}
 }
 
+// phoneOfDeadServer is a registered phone whose server has just died for
+// good. release, deferred after CheckRoutines' report, frees the rest.
+func phoneOfDeadServer(t *testing.T, attempts int, delay time.Duration) (*Phone, *sigRecorder, func()) {
+	t.Helper()
+	srv := newDyingServer(t)
+	tone := testSource(t, "tone")
+	rec := newSigRecorder()
+	bob := newReconnectingPhone(t, srv.url(), "bob@example.com", tone, true, attempts, delay, rec.hooks())
+	srv.kill()
+	return bob, rec, func() { _ = tone.Close() }
+}
+
 // Without a server to come back to, the phone gives up after its attempts
 // and says so; a call placed then fails at once.
 func TestReconnectGivesUp(t *testing.T) {
@@ -273,19 +286,14 @@ func TestReconnectGivesUp(t *testing.T) {
 	report := test.CheckRoutines(t)
 	defer report()
 
-	srv := newDyingServer(t)
-	defer srv.close()
-	tone := testSource(t, "tone")
-	defer tone.Close()
-	rec := newSigRecorder()
-	bob := newReconnectingPhone(t, srv.url(), "bob@example.com", tone, true, 2, 20*time.Millisecond, rec.hooks())
-	srv.kill()
+	bob, rec, release := phoneOfDeadServer(t, 2, 20*time.Millisecond)
+	defer release()
 	wait(t, bob.SignalingDone(), "the phone to give up")
 	if err := bob.SignalingErr(); !errors.Is(err, ErrSignalingLost) || !strings.Contains(err.Error(), "2 reconnection attempts") {
 		t.Errorf("SignalingErr() = %v", err)
 	}
 	want := []SignalingState{SignalingDisconnected, SignalingReconnecting, SignalingReconnecting, SignalingLost}
-	if got := rec.states(); len(got) != len(want) || got[0] != want[0] || got[3] != want[3] {
+	if got := rec.states(); !slices.Equal(got, want) {
 		t.Errorf("signaling changes %v, want %v", got, want)
 	}
 	c, err := bob.Dial(context.Background(), "alice@example.com")
@@ -308,13 +316,8 @@ func TestCloseWhileReconnecting(t *testing.T) {
 	report := test.CheckRoutines(t)
 	defer report()
 
-	srv := newDyingServer(t)
-	defer srv.close()
-	tone := testSource(t, "tone")
-	defer tone.Close()
-	rec := newSigRecorder()
-	bob := newReconnectingPhone(t, srv.url(), "bob@example.com", tone, false, 5, time.Hour, rec.hooks())
-	srv.kill()
+	bob, rec, release := phoneOfDeadServer(t, 5, time.Hour)
+	defer release()
 	rec.waitFor(t, SignalingReconnecting, 1)
 	closed := make(chan struct{})
 	go func() {
