@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -33,6 +34,7 @@ type dyingServer struct {
 	clients []net.Conn
 	servers []net.Conn
 	relays  sync.WaitGroup
+	dead    atomic.Bool
 }
 
 func newDyingServer(t *testing.T) *dyingServer {
@@ -61,6 +63,7 @@ func (d *dyingServer) start() {
 		d.t.Fatal(err)
 	}
 	d.ln, d.stopSrv = ln, stop
+	d.dead.Store(false)
 	d.relays.Add(1)
 	go func() {
 		defer d.relays.Done()
@@ -80,12 +83,34 @@ func (d *dyingServer) start() {
 			d.mu.Unlock()
 			d.relays.Add(2)
 			go func() { defer d.relays.Done(); _, _ = io.Copy(server, client); _ = server.Close() }()
-			go func() { defer d.relays.Done(); _, _ = io.Copy(client, server); _ = client.Close() }()
+			go func() { defer d.relays.Done(); d.toClient(client, server); _ = client.Close() }()
 		}
 	}()
 }
 
+// toClient relays the server's bytes until the server dies: once kill has
+// begun, nothing more reaches a client (in particular not the "end" 480
+// that the server sends a party when it sees the other one go).
+func (d *dyingServer) toClient(client, server net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := server.Read(buf)
+		if n > 0 && (d.dead.Load() || writeAll(client, buf[:n]) != nil) {
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func writeAll(c net.Conn, b []byte) error {
+	_, err := c.Write(b)
+	return err
+}
+
 func (d *dyingServer) kill() {
+	d.dead.Store(true) // before any connection closes
 	_ = d.ln.Close()
 	d.mu.Lock()
 	// Every client side first: the server's last words go nowhere.
