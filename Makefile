@@ -13,26 +13,51 @@ BIN     := bin/callstat
 GOLANGCI_LINT_VERSION := v2.15.0
 
 # Debian packages the build needs: a C toolchain for cgo, libopus for the
-# Opus codec; the reliability tests need iproute2 (network namespaces, tc)
-# and nftables (packet loss where the kernel has no netem).
+# Opus codec. The tests also drive Debian's Chromium (test-deps).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build demo test soak reliability-long lint bench clean
+# Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
+# `make fuzz` for FUZZTIME (default 2m) each.
+FUZZTIME ?= 2m
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
+
+.PHONY: all deps test-deps build demo test fuzz soak reliability-long lint bench clean
 
 all: build
+
+# install-missing installs the Debian packages named in $$missing, if any.
+define install-missing
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
 
 deps:
 	@missing=""; \
 	command -v gcc >/dev/null 2>&1 || missing="$$missing gcc libc6-dev"; \
 	command -v pkg-config >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	pkg-config --exists opus 2>/dev/null || missing="$$missing libopus-dev"; \
+	$(install-missing)
+
+# What the tests need besides the build: the openssl command line checks
+# token vectors and makes test certificates; PulseAudio gives the audio
+# tests a real capture path (they start a server of their own, captured
+# through --audio mic; its dependencies bring libpulse and ALSA's
+# libasound, which the microphone driver loads at run time); the browser
+# tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
+# fail rather than skip without it. The reliability tests make network
+# namespaces (iproute2) and drop packets with tc netem, or with nftables
+# where the kernel has no netem.
+test-deps: deps
+	@missing=""; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
-	if [ -n "$$missing" ]; then \
-		echo "make: installing Debian packages:$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(install-missing)
 
 build: deps
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/callstat
@@ -42,21 +67,29 @@ build: deps
 demo: build
 	./$(BIN) --log-level warn demo --out demo-output
 
-test: deps
+test: test-deps
 	$(GO) test -race -count=1 -timeout 15m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: test-deps
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # The long reliability run: 1,000 calls in a row through one answerer
 # process (CI runs 50). Prints the answerer's goroutines, open files and
 # RSS over the first and last hundred calls. SOAK_CALLS=n to change.
 SOAK_CALLS ?= 1000
-soak: deps
+soak: test-deps
 	set -o pipefail; CALLSTAT_SOAK_CALLS=$(SOAK_CALLS) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/callstat/ | \
 		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 
 # The media-failure tests with the default ICE timeouts (5 s + 25 s)
 # instead of CI's 1 s + 2 s: a killed caller with the server down, and a
 # network partition.
-reliability-long: deps
+reliability-long: test-deps
 	set -o pipefail; CALLSTAT_LONG=1 $(GO) test -count=1 -timeout 30m -run '^(TestKilledCallerWithoutServer|TestBadNetwork)$$' -v ./cmd/callstat/ | \
 		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 

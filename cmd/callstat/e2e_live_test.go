@@ -57,7 +57,7 @@ func TestEventsLogsAndDownload(t *testing.T) {
 	answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"), "--duration", "2s")
 
 	stdout, stderr, code := run(t, 60*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback", "--interval", "200ms", "--events", "-")
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--interval", "200ms", "--events", "-")
 	if code != 0 {
 		t.Fatalf("call exit %d, want 0; stderr:\n%s", code, stderr)
 	}
@@ -178,7 +178,7 @@ func TestQuietAndJSONErrors(t *testing.T) {
 	url, _ := serve(t)
 	store := filepath.Join(t.TempDir(), "s.db")
 	stdout, stderr, code := run(t, 20*time.Second, "--quiet", "--log-format", "json", "call", "nobody@example.com", "--from", "b",
-		"--server", url, "--store", store, "--ice-loopback")
+		"--server", url, "--store", store, "--ice-loopback", "--audio", "tone")
 	if code != 4 {
 		t.Fatalf("exit %d, want 4; stderr %s", code, stderr)
 	}
@@ -252,7 +252,7 @@ func TestStatusLineOnATerminal(t *testing.T) {
 	dir := t.TempDir()
 	answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"))
 	args := []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", url,
-		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback", "--duration", "3s", "--interval", "250ms"}
+		"--store", filepath.Join(dir, "bob.db"), "--ice-loopback", "--audio", "tone", "--duration", "3s", "--interval", "250ms"}
 
 	stdout, term, code := ptyOutput(t, 60*time.Second, args...)
 	if code != 0 {

@@ -158,7 +158,7 @@ func TestBadNetwork(t *testing.T) {
 	srv := startIn(t, "serve", np.a, nil, "serve", "--listen", np.addrA+":0", "--ping-interval", "20s")
 	url := srv.waitLog(10*time.Second, "signaling server listening", nil)["ws"].(string)
 	ice, label, bound := iceTimeouts()
-	ice = append(ice, "--interval", "500ms")
+	ice = append(ice, "--interval", "500ms", "--audio", "tone")
 	alice := startIn(t, "answer", np.b, nil, append([]string{"answer", "--as", "alice@example.com", "--server", url, "--store", aliceStore}, ice...)...)
 	alice.waitLog(10*time.Second, "registered", nil)
 

@@ -28,9 +28,9 @@ import (
 // connection close at once and ends the call (480).
 const killBound = 3 * time.Second
 
-// Client flags every reliability test uses: media on loopback, samples
+// Client flags every reliability test uses: media on loopback, a tone, samples
 // every 200 ms, quick reconnection.
-var fastClient = []string{"--ice-loopback", "--interval", "200ms", "--reconnect-delay", "200ms", "--reconnect-attempts", "50"}
+var fastClient = []string{"--ice-loopback", "--audio", "tone", "--interval", "200ms", "--reconnect-delay", "200ms", "--reconnect-attempts", "50"}
 
 // iceTimeouts are the ICE disconnected and failed timeouts the media
 // failure tests use: short in CI, the defaults (5 s + 25 s) with
@@ -531,7 +531,7 @@ func TestManyWritersOneStore(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			stdout, stderr, code := run(t, 60*time.Second, "call", "alice@example.com", "--from", fmt.Sprintf("caller%d@example.com", i),
-				"--server", url, "--store", shared, "--ice-loopback", "--interval", "100ms", "--duration", "2s")
+				"--server", url, "--store", shared, "--ice-loopback", "--audio", "tone", "--interval", "100ms", "--duration", "2s")
 			results[i] = result{strings.TrimSpace(stdout), stderr, code}
 		}()
 	}

@@ -51,7 +51,7 @@ func TestSoak(t *testing.T) {
 	started := time.Now()
 	for i := range n {
 		stdout, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
-			"--server", url, "--store", bobStore, "--ice-loopback", "--interval", "100ms", "--duration", "100ms")
+			"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--interval", "100ms", "--duration", "100ms")
 		if code != 0 {
 			t.Fatalf("call %d of %d: exit %d\n%s", i+1, n, code, stderr)
 		}

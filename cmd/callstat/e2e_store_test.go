@@ -144,7 +144,7 @@ func TestStoreUnwritable(t *testing.T) {
 	url, _ := serve(t)
 	alice := answerer(t, url, "alice@example.com", filepath.Join(t.TempDir(), "alice.db"))
 	_, stderr, code := run(t, 20*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", filepath.Join(ro, "bob.db"), "--ice-loopback")
+		"--server", url, "--store", filepath.Join(ro, "bob.db"), "--ice-loopback", "--audio", "tone")
 	if code != 11 || !strings.Contains(stderr, "cannot open the stats store") {
 		t.Errorf("exit %d, want 11 with a clear error:\n%s", code, stderr)
 	}

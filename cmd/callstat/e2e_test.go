@@ -236,9 +236,16 @@ func answerer(t *testing.T, url, id, storePath string, extra ...string) *proc {
 // run runs callstat to completion and returns stdout, stderr and exit code.
 func run(t *testing.T, timeout time.Duration, args ...string) (string, string, int) {
 	t.Helper()
+	return runEnv(t, timeout, nil, args...)
+}
+
+// runEnv is run with extra environment variables.
+func runEnv(t *testing.T, timeout time.Duration, env []string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -393,7 +400,7 @@ func TestRingKeepsFiveCalls(t *testing.T) {
 	var evictions int
 	for i := 0; i < 7; i++ {
 		stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
-			"--server", url, "--store", bobStore, "--ice-loopback", "--duration", "300ms", "--interval", "100ms")
+			"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--duration", "300ms", "--interval", "100ms")
 		if code != 0 {
 			t.Fatalf("call %d exit %d: %s", i, code, stderr)
 		}
@@ -422,7 +429,7 @@ func TestAnswererDurationEndsCall(t *testing.T) {
 
 	start := time.Now()
 	stdout, stderr, code := run(t, 30*time.Second, "--log-format", "json", "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback")
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone")
 	if code != 0 {
 		t.Fatalf("call exit %d, want 0 when the far end hangs up; stderr:\n%s", code, stderr)
 	}
@@ -450,13 +457,13 @@ func TestCallFailures(t *testing.T) {
 	}{
 		{
 			name:     "unknown callee",
-			args:     []string{"call", "nobody@example.com", "--from", "bob@example.com", "--server", url, "--store", filepath.Join(dir, "a.db"), "--ice-loopback"},
+			args:     []string{"call", "nobody@example.com", "--from", "bob@example.com", "--server", url, "--store", filepath.Join(dir, "a.db"), "--ice-loopback", "--audio", "tone"},
 			wantCode: 4,
 			wantErr:  "callee nobody@example.com is not registered",
 		},
 		{
 			name:     "unreachable server",
-			args:     []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", "ws://127.0.0.1:1/ws", "--store", filepath.Join(dir, "b.db")},
+			args:     []string{"call", "alice@example.com", "--from", "bob@example.com", "--server", "ws://127.0.0.1:1/ws", "--store", filepath.Join(dir, "b.db"), "--audio", "tone"},
 			wantCode: 3,
 			wantErr:  "signaling server unreachable",
 		},

@@ -11,6 +11,7 @@ import (
 	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -40,6 +41,11 @@ type Call struct {
 	pc     *webrtc.PeerConnection
 	getter pionstats.Getter // RTP stream counters of pc
 	sender *webrtc.RTPSender
+	audio  *gatedTrack // the phone's audio as this call sends it
+
+	// srcBase is the shared source's media-source figures when this call
+	// attached it: the call's own totals are measured from there.
+	srcBase audio.SourceStats
 
 	inbox    chan signaling.Message
 	pcEvents chan pcEvent
@@ -64,6 +70,9 @@ type Call struct {
 	answered    bool // incoming: answer sent; outgoing: answer applied
 	iceState    webrtc.ICEConnectionState
 	pending     []webrtc.ICECandidateInit
+	recv        *audio.ReceiveMeter // the far end's decoded audio
+	recvSSRC    uint32
+	recordErr   error
 }
 
 type pcEvent struct {
@@ -338,10 +347,16 @@ func (c *Call) setupPC() error {
 		return fmt.Errorf("%w: creating peer connection: %v", ErrMediaFailure, err)
 	}
 	c.pc, c.getter = pc, getter
+	c.audio = newGatedTrack(c.p.cfg.Source.Track())
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		c.post(pcEvent{candidate: cand, gathered: cand == nil})
 	})
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) { c.post(pcEvent{conn: s}) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			c.audio.open() // SRTP is up: packets are no longer dropped
+		}
+		c.post(pcEvent{conn: s})
+	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) { c.post(pcEvent{ice: s}) })
 	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if !c.addMediaWorker() {
@@ -372,14 +387,14 @@ func (c *Call) addLocalAudio() error {
 	var sender *webrtc.RTPSender
 	var receiver *webrtc.RTPReceiver
 	if c.dir == Outgoing {
-		tr, err := c.pc.AddTransceiverFromTrack(c.p.cfg.Source.Track(),
+		tr, err := c.pc.AddTransceiverFromTrack(c.audio,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 		if err != nil {
 			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
 		}
 		sender, receiver = tr.Sender(), tr.Receiver()
 	} else {
-		s, err := c.pc.AddTrack(c.p.cfg.Source.Track())
+		s, err := c.pc.AddTrack(c.audio)
 		if err != nil {
 			return fmt.Errorf("%w: adding audio: %v", ErrMediaFailure, err)
 		}
@@ -391,6 +406,7 @@ func (c *Call) addLocalAudio() error {
 		}
 	}
 	c.sender = sender
+	c.srcBase = c.p.cfg.Source.Stats()
 	sender.Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
 		if s == webrtc.DTLSTransportStateClosed {
 			c.post(pcEvent{dtlsClosed: true})
@@ -411,16 +427,72 @@ func (c *Call) addLocalAudio() error {
 	return nil
 }
 
-// readRemoteTrack drains the far end's audio so that pion's interceptors
-// count it.
+// readRemoteTrack reads the far end's audio (which pion's interceptors
+// count), decodes and measures it, and records it when asked.
 func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 	c.log.Debug("remote audio track", "codec", track.Codec().MimeType, "ssrc", uint32(track.SSRC()))
-	buf := make([]byte, 1500)
+	var path string
+	if c.p.cfg.RecordPath != nil {
+		path = c.p.cfg.RecordPath(c)
+	}
+	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, Logger: c.log})
+	if err != nil {
+		c.log.Error("cannot decode or record the far end's audio", "err", err)
+		if path != "" {
+			c.mu.Lock()
+			c.recordErr = err
+			c.mu.Unlock()
+		}
+		meter = nil
+	} else {
+		if path != "" {
+			c.log.Info("recording received audio", "file", path)
+		}
+		c.mu.Lock()
+		c.recv, c.recvSSRC = meter, uint32(track.SSRC())
+		c.mu.Unlock()
+	}
 	for {
-		if _, _, err := track.Read(buf); err != nil {
-			return
+		pkt, _, err := track.ReadRTP()
+		if err != nil {
+			break
+		}
+		if meter != nil {
+			meter.Packet(pkt)
 		}
 	}
+	if meter == nil {
+		return
+	}
+	if err := meter.Close(); err != nil {
+		c.mu.Lock()
+		c.recordErr = err
+		c.mu.Unlock()
+	}
+}
+
+// ReceivedAudio is what the far end's audio measured so far (zero before it
+// arrived).
+func (c *Call) ReceivedAudio() audio.ReceiveStats {
+	c.mu.Lock()
+	recv := c.recv
+	c.mu.Unlock()
+	if recv == nil {
+		return audio.ReceiveStats{}
+	}
+	return recv.Stats()
+}
+
+// RecordErr says why the call's --record file is missing or incomplete
+// (wrapping audio.ErrRecord); nil when it was written, or not asked for.
+// It is final once Done is closed.
+func (c *Call) RecordErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recordErr != nil && !errors.Is(c.recordErr, audio.ErrRecord) {
+		return fmt.Errorf("%w: %v", audio.ErrRecord, c.recordErr)
+	}
+	return c.recordErr
 }
 
 // runOutgoing drives a call this phone placed.
@@ -445,7 +517,8 @@ func (c *Call) runOutgoing() {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
 		return
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP}); err != nil {
+	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP,
+		Credentials: c.p.cfg.Credentials}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
 		return
@@ -549,6 +622,13 @@ func (c *Call) loop(answerTimer *time.Timer) {
 			err := fmt.Errorf("%w: no media connection within %s of the answer", ErrMediaFailure, connectTimeout)
 			c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
 		case <-sigDone:
+			// What the server said before it went comes first.
+			select {
+			case m := <-c.inbox:
+				c.onMessage(m)
+				continue
+			default:
+			}
 			// Before Connected the call cannot progress without the server
 			// it was set up on: a reconnected one knows nothing of it.
 			c.fail(fmt.Errorf("%w before the call connected", ErrSignalingLost), 0,
@@ -606,6 +686,9 @@ func (c *Call) onMessage(m signaling.Message) {
 		c.remoteEnd(m.Status, m.Reason)
 	case signaling.TypeError:
 		err := fmt.Errorf("%w: server said %s: %s", ErrProtocol, m.Code, m.Message)
+		if signaling.IsAuthCode(m.Code) {
+			err = fmt.Errorf("%w: %s (code %s)", ErrAuth, m.Message, m.Code)
+		}
 		if c.State() == StateConnected {
 			c.log.Warn("signaling error during call", "code", m.Code, "message", m.Message)
 			return

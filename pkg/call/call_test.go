@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // testServer runs a real signaling server on a loopback port.
@@ -49,7 +52,7 @@ func testSource(t *testing.T, spec string) *audio.Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := audio.Open(s, testLogger(t))
+	src, err := audio.Open(context.Background(), s, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,4 +321,130 @@ func TestCallErrors(t *testing.T) {
 			t.Errorf("err = %v, want ErrServerUnreachable", err)
 		}
 	})
+}
+
+// The far end's audio is decoded and measured as a browser reports it: a
+// tone of amplitude 0.5 reads as audioLevel 0.5 and totalSamplesReceived
+// grows at 48 kHz; the local source shows up as media-source; each side
+// records what it heard.
+func TestCallAudioStats(t *testing.T) {
+	lim := test.TimeOut(60 * time.Second)
+	defer lim.Stop()
+	report := test.CheckRoutines(t)
+	defer report()
+
+	url, _, stopServer := testServer(t)
+	defer stopServer()
+	toneA, toneB := testSource(t, "tone:600"), testSource(t, "tone:1000")
+	defer toneA.Close()
+	defer toneB.Close()
+	dir := t.TempDir()
+	record := func(who string) func(*Call) string {
+		return func(c *Call) string { return filepath.Join(dir, who+"-"+c.ID()+".wav") }
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	alice, err := NewPhone(ctx, Config{ServerURL: url, Identity: "alice@example.com", Register: true, Source: toneA,
+		ICELoopback: true, Logger: testLogger(t), RecordPath: record("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answering := autoAnswer(t, alice)
+	bob, err := NewPhone(ctx, Config{ServerURL: url, Identity: "bob@example.com", Source: toneB,
+		ICELoopback: true, Logger: testLogger(t), RecordPath: record("bob")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := bob.Dial(context.Background(), "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait(t, c.Connected(), "caller Connected")
+
+	deadline := time.Now().Add(10 * time.Second)
+	for c.ReceivedAudio().TotalSamplesReceived < 5*960 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no audio decoded: %+v", c.ReceivedAudio())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// totalSamplesReceived over a stretch of the call, against the clock.
+	start, s0 := time.Now(), c.ReceivedAudio().TotalSamplesReceived
+	// The measured stretch is the test's subject; 4 s keeps the jitter of
+	// packet delivery at its ends (tens of ms on a loaded machine) well
+	// inside the tolerance.
+	time.Sleep(4 * time.Second)
+	el, s1 := time.Since(start), c.ReceivedAudio().TotalSamplesReceived
+	got := float64(s1-s0) / 48000
+	if diff := math.Abs(got-el.Seconds()) / el.Seconds(); diff > 0.05 {
+		t.Errorf("totalSamplesReceived grew by %.3f s of audio in %.3f s (%.1f%% off)", got, el.Seconds(), 100*diff)
+	}
+
+	rep, err := c.CollectStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in, ms stats.Object
+	for _, o := range rep.Objects {
+		switch o["type"] {
+		case "inbound-rtp":
+			in = o
+		case "media-source":
+			ms = o
+		}
+	}
+	if in == nil || ms == nil {
+		t.Fatalf("report lacks inbound-rtp or media-source: %v", rep.Objects)
+	}
+	t.Logf("inbound audioLevel %v; %.3f s of audio in %.3f s; media-source %v", in["audioLevel"], got, el.Seconds(), ms)
+	if lvl, _ := in["audioLevel"].(float64); math.Abs(lvl-audio.ToneAmplitude) > 0.05 {
+		t.Errorf("inbound audioLevel %v, want about %v", in["audioLevel"], audio.ToneAmplitude)
+	}
+	if n, _ := in["totalSamplesReceived"].(uint64); n < s1 {
+		t.Errorf("inbound totalSamplesReceived %v, want >= %d", in["totalSamplesReceived"], s1)
+	}
+	for _, f := range []string{"totalAudioEnergy", "totalSamplesDuration"} {
+		if v, _ := in[f].(float64); v <= 0 {
+			t.Errorf("inbound %s = %v", f, in[f])
+		}
+	}
+	if lvl, _ := ms["audioLevel"].(float64); math.Abs(lvl-audio.ToneAmplitude) > 0.001 {
+		t.Errorf("media-source audioLevel %v, want %v", ms["audioLevel"], audio.ToneAmplitude)
+	}
+	// The shared source ran before the call: the call's media-source
+	// counts only from when the call attached it.
+	callAge := time.Since(c.StartedAt()).Seconds()
+	if d, _ := ms["totalSamplesDuration"].(float64); d < 3.5 || d > callAge+0.1 {
+		t.Errorf("media-source totalSamplesDuration %v, want between 3.5 and the call's age %.2f", ms["totalSamplesDuration"], callAge)
+	}
+
+	aliceCall := alice.Calls()[0]
+	c.Hangup("test done")
+	wait(t, c.Done(), "caller Done")
+	wait(t, aliceCall.Done(), "callee Done")
+	for _, tt := range []struct {
+		call   *Call
+		who    string
+		hz, no float64
+	}{{c, "bob", 600, 1000}, {aliceCall, "alice", 1000, 600}} {
+		if err := tt.call.RecordErr(); err != nil {
+			t.Errorf("%s: %v", tt.who, err)
+		}
+		heard, info, err := audio.LoadWAV(record(tt.who)(tt.call))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Duration() < 3 {
+			t.Errorf("%s recorded %.2f s", tt.who, info.Duration())
+		}
+		if a := audio.ToneLevel(heard, 48000, tt.hz); a < 0.4 {
+			t.Errorf("%s's recording: %g Hz at %.3f, want about 0.5", tt.who, tt.hz, a)
+		}
+		if a := audio.ToneLevel(heard, 48000, tt.no); a > 0.02 {
+			t.Errorf("%s's recording: its own %g Hz at %.3f", tt.who, tt.no, a)
+		}
+	}
+	_ = bob.Close()
+	_ = alice.Close()
+	answering.Wait()
 }

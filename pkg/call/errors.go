@@ -15,6 +15,9 @@ var (
 	ErrSignalingLost = errors.New("signaling connection lost")
 	// ErrRegisterFailed: the server refused the registration.
 	ErrRegisterFailed = errors.New("registration refused")
+	// ErrAuth: the server refused this phone's tokens (invalid, wrong
+	// realm, expired, or missing); the text carries the server's code.
+	ErrAuth = errors.New("authentication refused")
 	// ErrCalleeNotFound: nobody is registered under the callee id.
 	ErrCalleeNotFound = errors.New("callee not found")
 	// ErrRejected: the callee declined or was busy.

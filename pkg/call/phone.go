@@ -8,6 +8,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,6 +103,10 @@ type Config struct {
 	Register bool
 	// Source is the audio every call sends.
 	Source *audio.Source
+	// RecordPath, when set, names the WAV file that records what a call
+	// hears ("" for none). It is asked once per call, when the far end's
+	// audio arrives.
+	RecordPath func(c *Call) string
 	// ICEServers are STUN/TURN servers; none are needed on one host.
 	ICEServers []webrtc.ICEServer
 	// ICELoopback restricts ICE to loopback addresses, for tests and demos
@@ -128,6 +133,12 @@ type Config struct {
 	// IncomingQueue is how many unanswered incoming calls may wait for the
 	// application; more are refused as busy.
 	IncomingQueue int
+	// TLSConfig is used for wss:// server URLs (nil: system roots).
+	TLSConfig *tls.Config
+	// Credentials go with every call this phone places, for servers that
+	// require tokens; RegisterToken with its registration.
+	Credentials   *signaling.Credentials
+	RegisterToken string
 }
 
 // Phone is one identity on a signaling server, able to place and receive
@@ -148,10 +159,11 @@ type Phone struct {
 
 	incoming chan *Call
 
-	mu     sync.Mutex
-	sig    *signaling.Client // nil while reconnecting
-	calls  map[string]*Call
-	closed bool
+	mu       sync.Mutex
+	sig      *signaling.Client // nil while reconnecting
+	connDone chan struct{}     // closed once everything sig brought has been routed
+	calls    map[string]*Call
+	closed   bool
 
 	ctx      context.Context // cancelled by Close: stops reconnecting
 	cancel   context.CancelFunc
@@ -201,7 +213,7 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 		return nil, err
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	p.sig = sig
+	p.sig, p.connDone = sig, make(chan struct{})
 	p.incoming = make(chan *Call, cfg.IncomingQueue)
 	p.calls = map[string]*Call{}
 	p.dispDone = make(chan struct{})
@@ -212,13 +224,16 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 
 // connect dials the signaling server and registers, if the phone does.
 func (p *Phone) connect(ctx context.Context) (*signaling.Client, error) {
-	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: p.cfg.ServerURL, Logger: p.log})
+	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: p.cfg.ServerURL, Logger: p.log, TLSConfig: p.cfg.TLSConfig})
 	if err != nil {
 		return nil, err
 	}
 	if p.cfg.Register {
-		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: p.cfg.Identity}); err != nil {
+		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: p.cfg.Identity, Token: p.cfg.RegisterToken}); err != nil {
 			_ = sig.Close()
+			if se := (*signaling.ServerError)(nil); errors.As(err, &se) && signaling.IsAuthCode(se.Code) {
+				return nil, fmt.Errorf("%w: %w: %s (code %s)", ErrRegisterFailed, ErrAuth, se.Message, se.Code)
+			}
 			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, p.cfg.Identity, err)
 		}
 		p.log.Info("registered", "server", p.cfg.ServerURL)
@@ -362,11 +377,7 @@ func (p *Phone) newCall(id string, dir Direction, remote string) (*Call, error) 
 	c := newCall(p, id, dir, remote)
 	// A call that is not connected yet cannot outlive the signaling
 	// connection it was set up on: another server knows nothing of it.
-	if p.sig != nil {
-		c.sigDone = p.sig.Done()
-	} else {
-		c.sigDone = closedChan
-	}
+	c.sigDone = p.connDone
 	p.calls[id] = c
 	p.wg.Add(1) // released by the call's run goroutine, or by abandon
 	return c, nil
@@ -398,8 +409,6 @@ func (p *Phone) send(m signaling.Message) error {
 	return sig.Send(m)
 }
 
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
 // dispatch routes server messages to calls, reconnecting whenever the
 // connection drops, until the phone closes or gives up.
 func (p *Phone) dispatch(sig *signaling.Client) {
@@ -411,9 +420,10 @@ func (p *Phone) dispatch(sig *signaling.Client) {
 		_ = sig.Close() // its writer; idempotent
 		p.mu.Lock()
 		closed := p.closed
-		if p.sig == sig {
-			p.sig = nil
-		}
+		p.sig = nil
+		// After the routing: a call hears what the server said before it
+		// went (an "end" 503, say) before it hears that it went.
+		close(p.connDone)
 		p.mu.Unlock()
 		if closed {
 			p.sigErr = fmt.Errorf("%w: %w", ErrSignalingLost, ErrClosed)

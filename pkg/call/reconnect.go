@@ -70,7 +70,7 @@ func (p *Phone) reconnect(cause error) *signaling.Client {
 			p.mu.Lock()
 			closed := p.closed
 			if !closed {
-				p.sig = sig
+				p.sig, p.connDone = sig, make(chan struct{})
 			}
 			p.mu.Unlock()
 			if closed {

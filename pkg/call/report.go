@@ -27,6 +27,7 @@ func (c *Call) CollectStats() (stats.Report, error) {
 		return stats.Report{}, err
 	}
 	objs = append(objs, c.senderStats()...)
+	objs = c.addAudioStats(objs)
 	stats.SortObjects(objs)
 	return stats.Report{State: state.String(), Objects: objs}, nil
 }
@@ -116,4 +117,69 @@ func CollectStatsHooks(col *stats.Collector) Hooks {
 			}
 		},
 	}
+}
+
+// mediaSourceAudioID is the id of the media-source object addAudioStats
+// makes when the report has none.
+const mediaSourceAudioID = "media-source-audio"
+
+// addAudioStats fills the audio fields pion cannot know: in the inbound-rtp
+// of the far end's stream, what the decoder measured (pion reports them as
+// zeros); in the local audio's media-source (made if the report has none),
+// what the source measured since this call attached it.
+func (c *Call) addAudioStats(objs []stats.Object) []stats.Object {
+	c.mu.Lock()
+	recv, ssrc := c.recv, c.recvSSRC
+	c.mu.Unlock()
+	if recv != nil {
+		in := recv.Stats()
+		for _, o := range objs {
+			if o["type"] != string(webrtc.StatsTypeInboundRTP) || o["kind"] != "audio" || !sameSSRC(o["ssrc"], ssrc) {
+				continue
+			}
+			o["audioLevel"] = in.AudioLevel
+			o["totalAudioEnergy"] = in.TotalAudioEnergy
+			o["totalSamplesDuration"] = in.TotalSamplesDuration
+			o["totalSamplesReceived"] = in.TotalSamplesReceived
+			o["concealedSamples"] = in.ConcealedSamples
+			o["silentConcealedSamples"] = in.SilentConcealedSamples
+			o["concealmentEvents"] = in.ConcealmentEvents
+		}
+	}
+	if c.sender == nil {
+		return objs
+	}
+	src := c.p.cfg.Source.Stats().Since(c.srcBase)
+	var ms stats.Object
+	for _, o := range objs {
+		if o["type"] == string(webrtc.StatsTypeMediaSource) && o["kind"] == "audio" {
+			ms = o
+		}
+	}
+	if ms == nil {
+		ms = stats.Object{
+			"id":              mediaSourceAudioID,
+			"type":            string(webrtc.StatsTypeMediaSource),
+			"timestamp":       float64(time.Now().UnixNano()) / 1e6,
+			"kind":            "audio",
+			"trackIdentifier": c.p.cfg.Source.Track().ID(),
+		}
+		objs = append(objs, ms)
+	}
+	ms["audioLevel"] = src.AudioLevel
+	ms["totalAudioEnergy"] = src.TotalAudioEnergy
+	ms["totalSamplesDuration"] = src.TotalSamplesDuration
+	return objs
+}
+
+// sameSSRC compares an object's ssrc (a JSON number once converted) with
+// ssrc.
+func sameSSRC(v any, ssrc uint32) bool {
+	switch n := v.(type) {
+	case float64:
+		return n == float64(ssrc)
+	case uint32:
+		return n == ssrc
+	}
+	return false
 }

@@ -131,7 +131,10 @@ func (c *Client) readOne() (Message, error) {
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
 	defer close(c.inbox)
-	err := c.conn.readLoop(func(data []byte) bool {
+	err := c.conn.readLoop(func(kind int, data []byte) bool {
+		if kind != websocket.TextMessage {
+			return true
+		}
 		m, err := Decode(data)
 		if err != nil {
 			c.conn.log.Warn("ignoring malformed message from server", "err", err)

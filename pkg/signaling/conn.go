@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,6 +21,15 @@ const (
 
 var errSendQueueFull = errors.New("signaling: send queue full; peer is not reading")
 
+// closeError is a cause that closes the connection with a WebSocket close
+// code other than normal closure, e.g. 1008 for a policy violation.
+type closeError struct {
+	code int
+	text string
+}
+
+func (e *closeError) Error() string { return e.text }
+
 // wsConn is one WebSocket connection with gorilla's rule enforced: the
 // goroutine that calls readLoop is the only reader, writeLoop the only writer.
 // Everybody else hands frames to send, which never blocks.
@@ -36,6 +46,10 @@ type wsConn struct {
 
 	writerDone chan struct{}
 	closeOnce  sync.Once
+	// linger, when set (the server), makes close half-close the connection
+	// and read what the peer still sends, for at most this long, before
+	// closing it.
+	linger time.Duration
 }
 
 type connTiming struct {
@@ -151,27 +165,42 @@ func (c *wsConn) writeLoop() {
 				}
 				break
 			}
+			code, text := websocket.CloseNormalClosure, ""
+			if ce := (*closeError)(nil); errors.As(context.Cause(c.ctx), &ce) {
+				code, text = ce.code, ce.text
+			}
 			_ = c.ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(c.writeWait))
+				websocket.FormatCloseMessage(code, text), time.Now().Add(c.writeWait))
+			if c.linger > 0 {
+				// Half-close and let close drain the input: closing a
+				// socket with unread input resets the connection, and the
+				// peer could lose the error and the close frame just sent
+				// (a flooder always has unread input). The reader, if
+				// still reading, gets the peer's close frame or gives up
+				// at the deadline.
+				if hc, ok := c.ws.NetConn().(interface{ CloseWrite() error }); ok {
+					_ = hc.CloseWrite()
+				}
+				_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(c.linger))
+				return
+			}
 			_ = c.ws.Close()
 			return
 		}
 	}
 }
 
-// readLoop delivers each text frame to handle until the connection fails or
-// handle returns false. It is the connection's only reader.
-func (c *wsConn) readLoop(handle func([]byte) bool) error {
+// readLoop delivers each data frame (text or binary) to handle until the
+// connection fails or handle returns false. It is the connection's only
+// reader.
+func (c *wsConn) readLoop(handle func(kind int, data []byte) bool) error {
 	for {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.cancel(err)
 			return err
 		}
-		if kind != websocket.TextMessage {
-			continue
-		}
-		if !handle(data) {
+		if !handle(kind, data) {
 			return nil
 		}
 	}
@@ -184,4 +213,10 @@ func (c *wsConn) close(cause error) {
 		c.cancel(cause)
 	})
 	<-c.writerDone
+	if c.linger > 0 {
+		nc := c.ws.NetConn()
+		_ = nc.SetReadDeadline(time.Now().Add(c.linger))
+		_, _ = io.Copy(io.Discard, nc) // until the peer closes, or the deadline
+	}
+	_ = c.ws.Close()
 }

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
 // ProtocolVersion is the value of the "v" field this package speaks.
@@ -65,7 +67,19 @@ const (
 	ErrCodeUnknownCall        = "unknown_call"        // callId is not a call this server carries
 	ErrCodeNotAParty          = "not_a_party"         // the sender is not a party to that call
 	ErrCodeInvalidState       = "invalid_state"       // e.g. answering a call twice
+	ErrCodeRateLimited        = "rate_limited"        // too many messages; the connection is closed
+	ErrCodeLimitExceeded      = "limit_exceeded"      // too many registrations from one address
+	ErrCodeIdleTimeout        = "idle_timeout"        // no registration and no call; the connection is closed
+
+	// Token rejections, with the SDK's codes (package token).
+	ErrCodeInvalidToken = token.CodeInvalidToken // 46: does not decrypt or verify, or not issued for that id
+	ErrCodeInvalidRealm = token.CodeInvalidRealm // 64: credentials for another realm
+	ErrCodeTokenExpired = token.CodeExpired      // 65: older than the server's validity window
+	ErrCodeIncomplete   = token.CodeIncomplete   // call:7: a token or credential field is missing
 )
+
+// IsAuthCode reports whether an error code is a token rejection.
+func IsAuthCode(code string) bool { return token.IsCode(code) }
 
 // Candidate is an ICE candidate as a browser's RTCIceCandidateInit
 // serialises it. An empty Candidate string means end of candidates.

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
+
+	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
 // ServerConfig configures a Server. The zero value works.
@@ -25,12 +28,32 @@ type ServerConfig struct {
 	// answers no ping for PongWait is dropped and its calls ended.
 	PingInterval time.Duration
 	PongWait     time.Duration
-	// HandshakeTimeout bounds the WebSocket upgrade.
+	// HandshakeTimeout bounds the HTTP request that opens a connection
+	// (TLS handshake, headers, WebSocket upgrade) when the server runs
+	// through Serve.
 	HandshakeTimeout time.Duration
-	// CheckOrigin decides which browser origins may connect. nil accepts
-	// requests without an Origin header (command-line clients) and
-	// same-host origins, like gorilla's default.
+	// CheckOrigin decides which browser origins may connect. nil means
+	// AllowedOrigins.
 	CheckOrigin func(r *http.Request) bool
+	// AllowedOrigins lists the browser origins ("https://app.example.com",
+	// "http://localhost:3000"; "*" for any) that may connect. Requests
+	// without an Origin header (command-line clients) are always accepted.
+	// Empty: only pages from the host the request was sent to, gorilla's
+	// default.
+	AllowedOrigins []string
+	// Tokens, when set, makes the server require tokens of its realm: a
+	// valid set on every call and a valid token on every registration.
+	Tokens *token.Verifier
+	// TLS, when set, makes Serve speak TLS (wss://).
+	TLS *tls.Config
+
+	// Limits. Zero means the default (the Default* constants), negative
+	// means no limit.
+	MessageRate             float64       // messages a second per connection, sustained
+	MessageBurst            int           // messages per connection at once
+	MaxConnsPerAddr         int           // open connections per remote IP address
+	MaxRegistrationsPerAddr int           // registered ids per remote IP address
+	IdleTimeout             time.Duration // close a connection with no registration and no call
 }
 
 // Server routes calls between connected participants. It holds no media:
@@ -40,11 +63,13 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu      sync.Mutex
-	closing bool
-	conns   map[*peer]struct{}
-	users   map[string]*peer
-	calls   map[string]*route
+	mu        sync.Mutex
+	closing   bool
+	conns     map[*peer]struct{}
+	users     map[string]*peer
+	calls     map[string]*route
+	addrConns map[string]int // open connections per remote address
+	addrRegs  map[string]int // registered ids per remote address
 
 	handlers sync.WaitGroup
 	served   atomic.Int64
@@ -53,9 +78,15 @@ type Server struct {
 // peer is the server's view of one client connection.
 type peer struct {
 	*wsConn
-	id     string
-	remote string
-	users  map[string]struct{} // ids registered by this connection; guarded by Server.mu
+	id      string
+	remote  string
+	host    string
+	users   map[string]struct{} // ids registered by this connection; guarded by Server.mu
+	limiter *bucket             // used by the reader only
+
+	// Guarded by Server.mu.
+	lastActive time.Time // when it last had a registration or a call
+	idleTimer  *time.Timer
 }
 
 // route is a call the server carries.
@@ -78,12 +109,32 @@ func NewServer(cfg ServerConfig) *Server {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = 10 * time.Second
 	}
+	if cfg.MessageRate == 0 {
+		cfg.MessageRate = DefaultMessageRate
+	}
+	if cfg.MessageBurst == 0 {
+		cfg.MessageBurst = DefaultMessageBurst
+	}
+	if cfg.MaxConnsPerAddr == 0 {
+		cfg.MaxConnsPerAddr = DefaultMaxConnsPerAddr
+	}
+	if cfg.MaxRegistrationsPerAddr == 0 {
+		cfg.MaxRegistrationsPerAddr = DefaultMaxRegistrationsPerAddr
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.CheckOrigin == nil && len(cfg.AllowedOrigins) > 0 {
+		cfg.CheckOrigin = OriginChecker(cfg.AllowedOrigins)
+	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: map[*peer]struct{}{},
-		users: map[string]*peer{},
-		calls: map[string]*route{},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		conns:     map[*peer]struct{}{},
+		users:     map[string]*peer{},
+		calls:     map[string]*route{},
+		addrConns: map[string]int{},
+		addrRegs:  map[string]int{},
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
@@ -138,28 +189,49 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 // ServeWS upgrades the request and serves one signaling connection until it
 // ends. It is an http.HandlerFunc.
 func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
+	host := remoteHost(r.RemoteAddr)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	if limit := s.cfg.MaxConnsPerAddr; limit > 0 && s.addrConns[host] >= limit {
+		s.mu.Unlock()
+		s.log.Warn("connection refused: too many from one address", "remote", r.RemoteAddr, "limit", limit)
+		http.Error(w, fmt.Sprintf("too many connections from %s (limit %d)", host, limit), http.StatusTooManyRequests)
+		return
+	}
+	s.addrConns[host]++
 	s.handlers.Add(1)
 	s.mu.Unlock()
 	defer s.handlers.Done()
+	defer func() {
+		s.mu.Lock()
+		if s.addrConns[host]--; s.addrConns[host] <= 0 {
+			delete(s.addrConns, host)
+		}
+		s.mu.Unlock()
+	}()
 
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), "err", err)
 		return // the upgrader already answered with an HTTP error
 	}
 	p := &peer{
 		id:     uuid.NewString(),
 		remote: r.RemoteAddr,
+		host:   host,
 		users:  map[string]struct{}{},
+	}
+	if s.cfg.MessageRate > 0 && s.cfg.MessageBurst > 0 {
+		p.limiter = newBucket(s.cfg.MessageRate, s.cfg.MessageBurst, time.Now())
 	}
 	log := s.log.With("conn", p.id[:8], "remote", r.RemoteAddr)
 	p.wsConn = newWSConn(ws, log, connTiming{PingInterval: s.cfg.PingInterval, PongWait: s.cfg.PongWait})
+	p.linger = closeLinger
+	ws.SetPingHandler(func(data string) error { return s.onPing(p, data) })
 	p.start()
 
 	s.mu.Lock()
@@ -169,18 +241,99 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.conns[p] = struct{}{}
+	p.lastActive = time.Now()
+	s.armIdle(p)
 	s.mu.Unlock()
 	s.served.Add(1)
 	log.Debug("client connected")
 
 	_ = p.send(Message{Type: TypeWelcome, Server: s.cfg.Software, Session: p.id})
-	err = p.readLoop(func(data []byte) bool {
-		s.handle(p, data)
+	err = p.readLoop(func(kind int, data []byte) bool {
+		if !p.limiter.allow(time.Now()) {
+			s.rateLimited(p)
+			return false
+		}
+		if kind == websocket.TextMessage { // binary frames are ignored
+			s.handle(p, data)
+		}
 		return true
 	})
 	s.drop(p)
 	p.close(err)
 	log.Debug("client disconnected", "err", err)
+}
+
+// onPing answers a ping as gorilla's default handler does, but counts it
+// against the message rate: pings cost the server a write each.
+func (s *Server) onPing(p *peer, data string) error {
+	if !p.limiter.allow(time.Now()) {
+		s.rateLimited(p)
+		return errRateLimited
+	}
+	err := p.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(p.writeWait))
+	var ne net.Error
+	if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) {
+		return nil
+	}
+	return err
+}
+
+var errRateLimited = errors.New("message rate limit exceeded")
+
+// rateLimited tells a flooding connection why and closes it. The flood
+// costs the other connections nothing: each connection has its own reader.
+func (s *Server) rateLimited(p *peer) {
+	p.log.Warn("closing connection: message rate limit exceeded",
+		"rate", s.cfg.MessageRate, "burst", s.cfg.MessageBurst)
+	sendError(p, Message{}, ErrCodeRateLimited, fmt.Sprintf(
+		"more than %g messages a second (burst %d); closing the connection", s.cfg.MessageRate, s.cfg.MessageBurst))
+	p.cancel(&closeError{code: closePolicyViolation, text: errRateLimited.Error()})
+}
+
+// armIdle starts p's idle timer. Called with s.mu held.
+func (s *Server) armIdle(p *peer) {
+	if d := s.cfg.IdleTimeout; d > 0 {
+		p.idleTimer = time.AfterFunc(d, func() { s.checkIdle(p) })
+	}
+}
+
+// checkIdle closes p if it has had no registration and no call for the
+// idle timeout, and otherwise looks again when that time could be up.
+func (s *Server) checkIdle(p *peer) {
+	d := s.cfg.IdleTimeout
+	s.mu.Lock()
+	if _, live := s.conns[p]; !live {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if s.busy(p) {
+		p.lastActive = now
+	}
+	if idle := now.Sub(p.lastActive); idle < d {
+		p.idleTimer.Reset(d - idle)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	p.log.Info("closing idle connection: no registration and no call", "timeout", d)
+	sendError(p, Message{}, ErrCodeIdleTimeout, fmt.Sprintf(
+		"no registration and no call for %s; closing the connection", d))
+	p.cancel(&closeError{code: closePolicyViolation, text: "idle timeout"})
+}
+
+// busy reports whether p holds a registration or is a party to a call.
+// Called with s.mu held.
+func (s *Server) busy(p *peer) bool {
+	if len(p.users) > 0 {
+		return true
+	}
+	for _, r := range s.calls {
+		if r.caller == p || r.callee == p {
+			return true
+		}
+	}
+	return false
 }
 
 // handle processes one frame from p.
@@ -234,7 +387,24 @@ func relay(from, to *peer, orig, m Message) bool {
 	return true
 }
 
+// authCode is the SDK code a token rejection is reported with.
+func authCode(err error) string {
+	if code := token.Code(err); code != "" {
+		return code
+	}
+	return ErrCodeInvalidToken
+}
+
 func (s *Server) register(p *peer, m Message) {
+	// Tokens are checked first: a client without one learns nothing, not
+	// even whether the id is taken.
+	if v := s.cfg.Tokens; v != nil {
+		if err := v.CheckUser(m.Token, m.User); err != nil {
+			p.log.Warn("registration refused", "user", m.User, "err", err)
+			sendError(p, m, authCode(err), fmt.Sprintf("registering %s: %v", clip(m.User), err))
+			return
+		}
+	}
 	s.mu.Lock()
 	holder, taken := s.users[m.User]
 	if taken && holder != p {
@@ -242,6 +412,16 @@ func (s *Server) register(p *peer, m Message) {
 		sendError(p, m, ErrCodeAlreadyRegistered,
 			fmt.Sprintf("%s is already registered by another connection", clip(m.User)))
 		return
+	}
+	if !taken {
+		if limit := s.cfg.MaxRegistrationsPerAddr; limit > 0 && s.addrRegs[p.host] >= limit {
+			s.mu.Unlock()
+			p.log.Warn("registration refused: too many from one address", "user", m.User, "limit", limit)
+			sendError(p, m, ErrCodeLimitExceeded,
+				fmt.Sprintf("too many ids registered from %s (limit %d)", p.host, limit))
+			return
+		}
+		s.addrRegs[p.host]++
 	}
 	s.users[m.User] = p
 	p.users[m.User] = struct{}{}
@@ -251,6 +431,17 @@ func (s *Server) register(p *peer, m Message) {
 }
 
 func (s *Server) placeCall(p *peer, m Message) {
+	if v := s.cfg.Tokens; v != nil {
+		var set token.Set
+		if c := m.Credentials; c != nil {
+			set = token.Set{Realm: c.Realm, AccountToken: c.AccountToken, FromToken: c.FromToken, ToToken: c.ToToken}
+		}
+		if err := v.CheckCall(set, m.From, m.To); err != nil {
+			p.log.Warn("call refused: bad credentials", "call", m.CallID, "from", m.From, "to", m.To, "err", err)
+			sendError(p, m, authCode(err), "call not placed: "+err.Error())
+			return
+		}
+	}
 	incoming := Message{Type: TypeIncoming, CallID: m.CallID, From: m.From, To: m.To, SDP: m.SDP}
 	// Checked before "trying" goes out: the caller must not hear that a call
 	// was routed which the callee could never receive.
@@ -388,6 +579,11 @@ func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
 		return
 	}
 	delete(s.calls, r.id)
+	for _, party := range []*peer{r.caller, r.callee} {
+		if party != nil {
+			party.lastActive = time.Now()
+		}
+	}
 	s.mu.Unlock()
 	s.log.Info("call ended", "call", r.id, "status", status, "reason", reason)
 	end := Message{Type: TypeEnd, CallID: r.id, Status: status, Reason: reason}
@@ -408,10 +604,16 @@ func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
 func (s *Server) drop(p *peer) {
 	s.mu.Lock()
 	delete(s.conns, p)
+	if p.idleTimer != nil {
+		p.idleTimer.Stop()
+	}
 	for u := range p.users {
 		if s.users[u] == p {
 			delete(s.users, u)
 		}
+	}
+	if s.addrRegs[p.host] -= len(p.users); s.addrRegs[p.host] <= 0 {
+		delete(s.addrRegs, p.host)
 	}
 	var orphaned []*route
 	for _, r := range s.calls {
@@ -472,9 +674,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // shutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler, shutdownTimeout time.Duration) error {
 	hs := &http.Server{
-		Handler:           h,
+		Handler: h,
+		// A client that opens a connection and sends its request slowly,
+		// or not at all, is dropped after the handshake timeout; so is an
+		// idle keep-alive connection that never upgrades.
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout,
+		IdleTimeout:       s.cfg.HandshakeTimeout,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	if s.cfg.TLS != nil {
+		cfg := s.cfg.TLS.Clone()
+		cfg.NextProtos = []string{"http/1.1"} // WebSocket upgrades need HTTP/1.1
+		ln = tls.NewListener(ln, cfg)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -23,6 +24,15 @@ func TestParseSpec(t *testing.T) {
 		{"tone:", "", true},
 		{"silence", "silence", false},
 		{"silence:1", "", true},
+		{"mic", "mic", false},
+		{"mic:alsa_input.usb-0d8c", "mic:alsa_input.usb-0d8c", false},
+		{"mic:hw:CARD=PCH,DEV=0", "mic:hw:CARD=PCH,DEV=0", false},
+		{"mic:", "", true},
+		{"mic: ", "", true},
+		{"file:speech.wav", "file:speech.wav", false},
+		{"file:/tmp/a:b.wav", "file:/tmp/a:b.wav", false},
+		{"file:", "", true},
+		{"file", "", true},
 		{"", "", true},
 		{"mp3", "", true},
 	}
@@ -53,7 +63,7 @@ func TestSourceEncodesInRealTimeAndCloses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			src, err := Open(s, nil)
+			src, err := Open(context.Background(), s, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

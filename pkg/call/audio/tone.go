@@ -11,8 +11,8 @@ import (
 	"github.com/pion/mediadevices/pkg/wave"
 )
 
-// Audio format of synthetic sources: what the Opus encoder wants, so that
-// nothing needs converting.
+// Audio format of every source: what the Opus encoder wants, so that
+// nothing needs converting after the driver.
 const (
 	SampleRate = 48000
 	FrameTime  = 20 * time.Millisecond
@@ -23,23 +23,64 @@ const (
 // full scale. W3C audioLevel of a sine is its peak amplitude.
 const ToneAmplitude = 0.5
 
-// synthDriver is a mediadevices audio driver that produces a sine tone (or
-// silence when hz is 0) in real time, one 20 ms frame at a time.
-type synthDriver struct {
-	hz float64
+// generator fills one frame of 48 kHz mono audio.
+type generator interface {
+	fill(frame []float32)
+}
+
+// sine is the tone source.
+type sine struct {
+	step, phase float64
+}
+
+func newSine(hz float64) *sine { return &sine{step: 2 * math.Pi * hz / SampleRate} }
+
+func (g *sine) fill(frame []float32) {
+	for i := range frame {
+		frame[i] = float32(ToneAmplitude * math.Sin(g.phase))
+		g.phase += g.step
+	}
+	g.phase = math.Mod(g.phase, 2*math.Pi)
+}
+
+// silence is the silence source.
+type silence struct{}
+
+func (silence) fill(frame []float32) { clear(frame) }
+
+// loop plays samples over and over (a WAV file).
+type loop struct {
+	samples []float32
+	pos     int
+}
+
+func (g *loop) fill(frame []float32) {
+	for i := range frame {
+		frame[i] = g.samples[g.pos]
+		g.pos++
+		if g.pos == len(g.samples) {
+			g.pos = 0
+		}
+	}
+}
+
+// genDriver is a mediadevices audio driver that produces a generator's
+// audio in real time, one 20 ms frame at a time, like a sound card would.
+type genDriver struct {
+	gen generator
 
 	mu     sync.Mutex
 	closed chan struct{}
 }
 
-func (d *synthDriver) Open() error {
+func (d *genDriver) Open() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = make(chan struct{})
 	return nil
 }
 
-func (d *synthDriver) Close() error {
+func (d *genDriver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed != nil {
@@ -49,7 +90,10 @@ func (d *synthDriver) Close() error {
 	return nil
 }
 
-func (d *synthDriver) Properties() []prop.Media {
+func (d *genDriver) Properties() []prop.Media { return monoFloat48k() }
+
+// monoFloat48k is the only format callstat's drivers offer.
+func monoFloat48k() []prop.Media {
 	return []prop.Media{{
 		Audio: prop.Audio{
 			SampleRate:    SampleRate,
@@ -63,14 +107,12 @@ func (d *synthDriver) Properties() []prop.Media {
 }
 
 // AudioRecord returns a reader paced to real time: it sleeps until each
-// frame is due, so a call sends 50 frames a second like a sound card would.
-func (d *synthDriver) AudioRecord(prop.Media) (audio.Reader, error) {
+// frame is due, so a call sends 50 frames a second.
+func (d *genDriver) AudioRecord(prop.Media) (audio.Reader, error) {
 	d.mu.Lock()
 	closed := d.closed
 	d.mu.Unlock()
 
-	step := 2 * math.Pi * d.hz / SampleRate
-	var phase float64
 	next := time.Now()
 	timer := time.NewTimer(0)
 	<-timer.C
@@ -97,13 +139,7 @@ func (d *synthDriver) AudioRecord(prop.Media) (audio.Reader, error) {
 			next = time.Now()
 		}
 		chunk := wave.NewFloat32Interleaved(wave.ChunkInfo{Channels: 1, Len: frameLen, SamplingRate: SampleRate})
-		if d.hz > 0 {
-			for i := range chunk.Data {
-				chunk.Data[i] = float32(ToneAmplitude * math.Sin(phase))
-				phase += step
-			}
-			phase = math.Mod(phase, 2*math.Pi)
-		}
+		d.gen.fill(chunk.Data)
 		return chunk, func() {}, nil
 	}), nil
 }

@@ -96,6 +96,7 @@ var errorNames = []struct {
 	code string
 	name string
 }{
+	{call.ErrAuth, CodeGeneric, "auth_refused"}, // before register_failed, which it can come with
 	{call.ErrServerUnreachable, CodeGeneric, "server_unreachable"},
 	{call.ErrSignalingLost, CodeGeneric, "signaling_lost"},
 	{call.ErrServerShutdown, CodeGeneric, "server_shutdown"},

@@ -34,7 +34,7 @@ func newHarness(t *testing.T, hooks call.Hooks) *harness {
 	go func() { served <- srv.Serve(ctx, ln, srv.Handler(), 2*time.Second) }()
 	h := &harness{answered: make(chan *call.Call, 8), stopServer: func() { cancel(); <-served }}
 	spec, _ := audio.ParseSpec("tone:440")
-	if h.src, err = audio.Open(spec, nil); err != nil {
+	if h.src, err = audio.Open(context.Background(), spec, nil); err != nil {
 		h.stopServer()
 		t.Fatal(err)
 	}

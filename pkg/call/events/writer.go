@@ -43,11 +43,12 @@ type Writer struct {
 	wake chan struct{} // capacity 1: "the queue is not empty"
 	done chan struct{}
 
-	mu      sync.Mutex
-	queue   [][]byte
-	closing bool
-	dropped int
-	err     error
+	mu            sync.Mutex
+	queue         [][]byte
+	closing       bool
+	dropped       int
+	err           error
+	lastTimestamp int64 // events never go back in time in the stream
 
 	mediaMu sync.Mutex
 	media   map[string]webrtc.ICEConnectionState // last media state per call and participant
@@ -95,17 +96,21 @@ func Open(path string, stdout io.Writer, cfg Config) (*Writer, error) {
 // Emit queues one event, stamping it with the current time unless it has a
 // timestamp. It does not wait for the write.
 func (w *Writer) Emit(ev Event) {
+	w.mu.Lock()
+	// Stamp and encode under the lock: events from different calls'
+	// goroutines must appear in the stream in timestamp order.
 	if ev.Timestamp == 0 {
-		ev.Timestamp = w.now().UnixMilli()
+		ev.Timestamp = max(w.now().UnixMilli(), w.lastTimestamp)
 	}
+	w.lastTimestamp = max(w.lastTimestamp, ev.Timestamp)
 	line, err := json.Marshal(ev)
 	if err != nil {
+		w.mu.Unlock()
 		// Samples are made JSON-safe when taken; anything else here is a bug.
 		w.log.Error("cannot encode event", "type", ev.Type, "call", ev.CallID, "err", err)
 		return
 	}
 	line = append(line, '\n')
-	w.mu.Lock()
 	switch {
 	case w.closing || w.err != nil:
 		w.dropped++

@@ -201,6 +201,8 @@ func TestErrorOf(t *testing.T) {
 		{call.ErrInvalidState, CodeInvalidState, "invalid_state"},
 		{fmt.Errorf("%w: no device", audio.ErrUserMedia), CodeUserMediaError, "user_media"},
 		{errors.New("other"), CodeGeneric, "generic"},
+		{fmt.Errorf("%w: expired (code 65)", call.ErrAuth), CodeGeneric, "auth_refused"},
+		{fmt.Errorf("%w: %w: no token (code call:7)", call.ErrRegisterFailed, call.ErrAuth), CodeGeneric, "auth_refused"},
 	}
 	for _, tt := range tests {
 		got := ErrorOf(tt.err)

@@ -3,6 +3,7 @@ package answer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -27,7 +28,8 @@ type Options struct {
 
 // NewCmdAnswer builds the command; runF replaces the run function in tests.
 func NewCmdAnswer(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{Factory: f}
+	// An answerer may carry several calls: --record names one file each.
+	opts := &Options{Factory: f, ClientFlags: cmdutil.ClientFlags{RecordEachCall: true}}
 	cmd := &cobra.Command{
 		Use:   "answer --as <id>",
 		Short: "Register as a participant and auto-answer every incoming call",
@@ -36,14 +38,23 @@ several at once if they come. Statistics of each call are sampled every
 --interval from the moment it is received until either side hangs up, and
 stored in this participant's ring of five calls.
 
+Each call sends --audio (the default microphone unless told otherwise); with
+--record dir/x.wav each call's received audio is written to dir/x-<call id>.wav.
+
 Runs until SIGINT/SIGTERM (which hangs up every call first), or until
 --max-calls calls have ended. With --events, every call's events are written
-as JSON lines; on a terminal, a status line per call in progress.`,
+as JSON lines; on a terminal, a status line per call in progress.
+
+For servers that require tokens, --token-file or --token-url gives the token
+parameters; the phone registers with the callee's token (toToken), or the
+caller's if --as is the caller. --as defaults to the parameters' callee.`,
 		Example: `  callstat answer --as alice@example.com
-  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000`,
+  callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
+  callstat answer --as alice@example.com --audio file:speech.wav --record heard/call.wav   # heard/call-<call id>.wav
+  callstat answer --token-url http://127.0.0.1:3000/callparameters`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if strings.TrimSpace(opts.As) == "" {
+			if strings.TrimSpace(opts.As) == "" && !opts.HasTokens() {
 				return cmdutil.FlagErrorf("--as is required: the id to register, e.g. --as alice@example.com")
 			}
 			if opts.Duration < 0 || opts.MaxCalls < 0 {
@@ -81,10 +92,17 @@ func Run(ctx context.Context, opts *Options) error {
 			ended++
 			n := ended
 			mu.Unlock()
+
 			if opts.MaxCalls > 0 && n >= opts.MaxCalls {
 				finishOnce.Do(func() { close(finished) })
 			}
 		},
+	}
+	if err := opts.LoadTokens(ctx, f); err != nil {
+		return err
+	}
+	if opts.Tokens != nil && strings.TrimSpace(opts.As) == "" {
+		opts.As = opts.Tokens.Callee
 	}
 	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.As, true, hooks, 0)
 	if err != nil {
@@ -94,11 +112,12 @@ func Run(ctx context.Context, opts *Options) error {
 		opts.Registered()
 	}
 
-	var handlers sync.WaitGroup
-	defer handlers.Wait()
+	var (
+		handlers  sync.WaitGroup
+		recordErr error // the first call whose --record file failed
+		runErr    error
+	)
 	stop := make(chan struct{})
-	defer close(stop)
-	var runErr error
 loop:
 	for {
 		select {
@@ -106,8 +125,11 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				handle(ctx, sp.Log, opts, c, stop)
+				err := handle(ctx, sp.Log, opts, c, stop)
 				mu.Lock()
+				if err != nil && recordErr == nil {
+					recordErr = err
+				}
 				n := ended
 				mu.Unlock()
 				// For soaks: a leak shows as a trend across calls.
@@ -137,11 +159,19 @@ loop:
 	if err := sp.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	// Every call has ended (Close waited for them): the handlers return.
+	close(stop)
+	handlers.Wait()
+	if runErr == nil {
+		runErr = recordErr
+	}
 	return runErr
 }
 
-// handle answers one call and, with --duration, hangs it up in time.
-func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) {
+// handle answers one call and, with --duration, hangs it up in time. It
+// returns once the call has ended (stop: the phone has closed, so the call
+// has too), with the call's recording error.
+func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) error {
 	if err := c.Answer(ctx); err != nil {
 		log.Warn("could not answer", "call", c.ID(), "err", err)
 	}
@@ -164,5 +194,11 @@ func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, 
 	case <-c.Done():
 		log.Info(cmdutil.Describe(c))
 	case <-stop:
+		<-c.Done()
 	}
+	if err := c.RecordErr(); err != nil {
+		log.Error("recording failed", "call", c.ID(), "err", err)
+		return fmt.Errorf("call %s: %w", c.ID(), err)
+	}
+	return nil
 }

@@ -23,7 +23,8 @@ func TestNewCmdAnswer(t *testing.T) {
 			name: "defaults",
 			args: "--as alice@example.com",
 			check: func(t *testing.T, o *Options) {
-				if o.As != "alice@example.com" || o.Duration != 0 || o.MaxCalls != 0 || o.Server != cmdutil.DefaultServer || o.AudioSpec.String() != "tone:440" {
+				if o.As != "alice@example.com" || o.Duration != 0 || o.MaxCalls != 0 || o.Server != cmdutil.DefaultServer || o.AudioSpec.String() != "mic" ||
+					o.Record != "" || !o.RecordEachCall {
 					t.Errorf("options %+v", o)
 				}
 			},
@@ -40,9 +41,10 @@ func TestNewCmdAnswer(t *testing.T) {
 		},
 		{
 			name: "flags",
-			args: "--as a --duration 30s --max-calls 10 --audio silence --ice-loopback",
+			args: "--as a --duration 30s --max-calls 10 --audio silence --ice-loopback --record heard.wav",
 			check: func(t *testing.T, o *Options) {
-				if o.Duration != 30*time.Second || o.MaxCalls != 10 || o.AudioSpec.String() != "silence" || !o.ICELoopback {
+				if o.Duration != 30*time.Second || o.MaxCalls != 10 || o.AudioSpec.String() != "silence" || !o.ICELoopback ||
+					o.Record != "heard.wav" || !o.RecordEachCall {
 					t.Errorf("options %+v", o)
 				}
 			},
@@ -51,6 +53,7 @@ func TestNewCmdAnswer(t *testing.T) {
 		{name: "extra argument", args: "--as a extra", wantErr: "unknown command"},
 		{name: "negative max calls", args: "--as a --max-calls -1", wantErr: "must not be negative"},
 		{name: "bad audio", args: "--as a --audio silence:3", wantErr: "silence takes no argument"},
+		{name: "record in a missing directory", args: "--as a --record /nonexistent/x.wav", wantErr: "does not exist"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@
 package callcmd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,33 +29,42 @@ type Options struct {
 func NewCmdCall(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "call <callee> --from <caller>",
+		Use:   "call [<callee>] --from <caller> | --token-file F | --token-url U",
 		Short: "Place an anonymous audio call and record its statistics",
 		Long: `Place an anonymous, audio-only call to a registered participant. Statistics are
 sampled every --interval from the moment the call is placed until either side
 hangs up, and stored in the caller's ring of five calls (the --from id).
 
-The call hangs up after --duration once connected, on Ctrl-C, or when the far
-end hangs up. The exit code says how it went (see the README's table).
+The call sends --audio (the default microphone unless told otherwise) and,
+with --record, writes what it hears to a WAV file. It hangs up after
+--duration once connected, on Ctrl-C, or when the far end hangs up. The exit
+code says how it went (see the README's table).
 
 The call id is printed on stdout, unless --events - sends the event stream
 there (its call:start line carries the id). On a terminal, a status line shows
-the call's state, time, RTT, jitter, loss and bitrates.`,
+the call's state, time, RTT, jitter, loss and bitrates.
+
+With --token-file or --token-url the call carries the token set, for servers
+that require tokens; the callee and --from then default to the parameters'
+callee and caller.`,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
   callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
-  callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'`,
+  callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav
+  callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
+  callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s`,
 		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) != 1 {
+			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Callee = strings.TrimSpace(args[0])
-			if opts.Callee == "" {
-				return cmdutil.FlagErrorf("the callee id must not be empty")
+			if len(args) == 1 {
+				if opts.Callee = strings.TrimSpace(args[0]); opts.Callee == "" {
+					return cmdutil.FlagErrorf("the callee id must not be empty")
+				}
 			}
-			if strings.TrimSpace(opts.From) == "" {
+			if strings.TrimSpace(opts.From) == "" && !opts.HasTokens() {
 				return cmdutil.FlagErrorf("--from is required: the caller's id, e.g. --from bob@example.com")
 			}
 			if opts.Duration < 0 {
@@ -82,6 +92,12 @@ the call's state, time, RTT, jitter, loss and bitrates.`,
 // Run places the call and waits for it to end.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
+	if err := opts.LoadTokens(ctx, f); err != nil {
+		return err
+	}
+	if t := opts.Tokens; t != nil { // explicit ids win: the server judges them
+		opts.Callee, opts.From = cmp.Or(opts.Callee, t.Callee), cmp.Or(strings.TrimSpace(opts.From), t.Caller)
+	}
 	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.From, false, call.Hooks{}, opts.AnswerTimeout)
 	if err != nil {
 		return err
@@ -118,6 +134,12 @@ func Run(ctx context.Context, opts *Options) error {
 	storeErr := sp.Close()
 	if err := c.Err(); err != nil {
 		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if err := c.RecordErr(); err != nil {
+		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
+	}
+	if opts.Record != "" && c.ReceivedAudio().TotalSamplesReceived > 0 {
+		f.Logger.Info("received audio recorded", "file", opts.Record)
 	}
 	return storeErr
 }

@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -28,6 +30,7 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	Record      string
 	// Reliability: ICE failure detection and signaling reconnection.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
@@ -37,10 +40,18 @@ type ClientFlags struct {
 	Events string
 	// Live, when set, is shared by several softphones of one process
 	// (demo); otherwise OpenSoftphone opens one from Events.
-	Live *Live
+	Live      *Live
+	CAFile    string // security.go
+	TokenFile string
+	TokenURL  string
 
 	AudioSpec audio.Spec
-	envErr    error // a bad environment variable, reported by Validate
+	// RecordEachCall names one --record file per call (answer, which may
+	// carry several calls); otherwise --record is the file itself.
+	RecordEachCall bool
+	envErr         error         // a bad environment variable, reported by Validate
+	TLS            *tls.Config   // from CAFile, by Validate
+	Tokens         *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -49,10 +60,14 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&o.Server, "server", f.EnvOr(EnvServer, DefaultServer), "signaling server WebSocket URL (env "+EnvServer+")")
 	fl.StringVar(&o.Store, "store", f.DefaultStorePath(), "stats store file (env "+EnvStore+")")
-	fl.StringVar(&o.Audio, "audio", "tone", "audio to send: tone[:Hz] or silence")
+	fl.StringVar(&o.Audio, "audio", audio.DefaultSpec, "audio to send: mic[:device], file:PATH.wav, tone[:Hz] or silence")
+	fl.StringVar(&o.Record, "record", "", "write the audio received to this WAV file (answer: one file per call, the call id inserted before the extension)")
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
+	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
+	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
+	fl.StringVar(&o.TokenURL, "token-url", "", "fetch the token parameters with GET from this URL (e.g. http://127.0.0.1:3000/callparameters)")
 	fl.DurationVar(&o.ICEDisconnectedTimeout, "ice-disconnected-timeout", call.DefaultICEDisconnectedTimeout,
 		"media is disconnected after receiving nothing from the far end for this long")
 	fl.DurationVar(&o.ICEFailedTimeout, "ice-failed-timeout", call.DefaultICEFailedTimeout,
@@ -63,6 +78,7 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 		"how many times to redial a lost signaling server (0: never)")
 	for _, b := range []struct{ flag, env string }{
 		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
+		{"ca-file", EnvCAFile}, {"token-file", EnvTokenFile}, {"token-url", EnvTokenURL},
 	} {
 		if err := BindEnv(f, fl, b.flag, b.env); err != nil && o.envErr == nil {
 			o.envErr = err
@@ -89,16 +105,26 @@ func (o *ClientFlags) Validate() error {
 		return &FlagError{Err: err}
 	}
 	o.AudioSpec = spec
+	if o.Record != "" {
+		dir := filepath.Dir(o.Record)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return FlagErrorf("invalid --record %q: directory %s does not exist", o.Record, dir)
+		}
+		if st, err := os.Stat(o.Record); err == nil && st.IsDir() {
+			return FlagErrorf("invalid --record %q: it is a directory; give a file name such as %s", o.Record, filepath.Join(o.Record, "received.wav"))
+		}
+	}
 	if o.Interval < 10*time.Millisecond {
 		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
 	}
-	if o.ICEDisconnectedTimeout <= 0 || o.ICEFailedTimeout <= 0 {
-		return FlagErrorf("--ice-disconnected-timeout and --ice-failed-timeout must be positive")
+	// Zero (a ClientFlags built in code, as demo does) means the default.
+	if o.ICEDisconnectedTimeout < 0 || o.ICEFailedTimeout < 0 {
+		return FlagErrorf("--ice-disconnected-timeout and --ice-failed-timeout must not be negative")
 	}
 	if o.ReconnectAttempts < 0 {
 		return FlagErrorf("--reconnect-attempts must not be negative")
 	}
-	if o.ReconnectDelay < 10*time.Millisecond {
+	if o.ReconnectDelay < 0 || (o.ReconnectDelay > 0 && o.ReconnectDelay < 10*time.Millisecond) {
 		return FlagErrorf("invalid --reconnect-delay %s: must be at least 10ms", o.ReconnectDelay)
 	}
 	for _, s := range o.ICEServers {
@@ -107,7 +133,7 @@ func (o *ClientFlags) Validate() error {
 			return FlagErrorf("invalid --ice-server %q: want a stun:, stuns:, turn: or turns: URL", s)
 		}
 	}
-	return nil
+	return o.validateSecurity()
 }
 
 // ICEServerList converts --ice-server values for pion.
@@ -116,6 +142,24 @@ func (o *ClientFlags) ICEServerList() []webrtc.ICEServer {
 		return nil
 	}
 	return []webrtc.ICEServer{{URLs: o.ICEServers}}
+}
+
+// recordPath names each call's --record file.
+func (o *ClientFlags) recordPath() func(*call.Call) string {
+	if o.Record == "" {
+		return nil
+	}
+	if !o.RecordEachCall {
+		return func(*call.Call) string { return o.Record }
+	}
+	return func(c *call.Call) string { return PerCallPath(o.Record, c.ID()) }
+}
+
+// PerCallPath inserts "-<callID>" before path's extension:
+// received.wav → received-<callID>.wav.
+func PerCallPath(path, callID string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + "-" + callID + ext
 }
 
 // Softphone is everything a calling command runs: store, collector, audio
@@ -138,6 +182,10 @@ type Softphone struct {
 // OpenSoftphone opens the store first (so that nothing is dialled when
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
+	creds, regToken, err := o.credentials(identity, register)
+	if err != nil {
+		return nil, err
+	}
 	sp := &Softphone{Live: o.Live}
 	if sp.Live == nil {
 		live, err := OpenLive(f, o.Events)
@@ -162,17 +210,24 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		// in the temporary directory when that disk is the full one.
 		FallbackDirs: []string{filepath.Dir(o.Store), os.TempDir()},
 	})
-	src, err := audio.Open(o.AudioSpec, log)
+	src, err := audio.Open(ctx, o.AudioSpec, log)
 	if err != nil {
 		sp.Close()
+		if o.AudioSpec.Kind == audio.KindMic && errors.Is(err, audio.ErrUserMedia) {
+			err = fmt.Errorf("%w; use --audio tone or --audio file:PATH.wav to call without a microphone, or pick a device listed by 'callstat devices'", err)
+		}
 		return nil, err
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
+		TLSConfig:              o.TLS,
+		Credentials:            creds,
+		RegisterToken:          regToken,
 		ServerURL:              o.Server,
 		Identity:               identity,
 		Register:               register,
 		Source:                 src,
+		RecordPath:             o.recordPath(),
 		ICEServers:             o.ICEServerList(),
 		ICELoopback:            o.ICELoopback,
 		Logger:                 log,

@@ -53,7 +53,7 @@ func TestClientFlagsFromEnvironment(t *testing.T) {
 					o.ReconnectDelay == 100*time.Millisecond && o.ReconnectAttempts == 0
 			},
 		},
-		{name: "zero ICE timeout", args: []string{"--ice-failed-timeout", "0s"}, wantErr: "must be positive"},
+		{name: "negative ICE timeout", args: []string{"--ice-failed-timeout", "-1s"}, wantErr: "must not be negative"},
 		{name: "negative attempts", args: []string{"--reconnect-attempts", "-1"}, wantErr: "--reconnect-attempts must not be negative"},
 		{name: "tiny reconnect delay", args: []string{"--reconnect-delay", "1ms"}, wantErr: "invalid --reconnect-delay"},
 		{name: "bad duration", env: map[string]string{EnvInterval: "soon"}, wantErr: `invalid CALLSTAT_INTERVAL="soon"`},
@@ -94,7 +94,7 @@ func TestClientFlagsHelpNamesTheirVariables(t *testing.T) {
 	cmd := &cobra.Command{Use: "x"}
 	AddClientFlags(cmd, f, &ClientFlags{})
 	for flag, env := range map[string]string{"server": EnvServer, "store": EnvStore, "audio": EnvAudio, "interval": EnvInterval,
-		"ice-loopback": EnvICELoopback, "ice-server": EnvICEServers} {
+		"ice-loopback": EnvICELoopback, "ice-server": EnvICEServers, "ca-file": EnvCAFile, "token-file": EnvTokenFile, "token-url": EnvTokenURL} {
 		if u := cmd.Flags().Lookup(flag).Usage; !strings.Contains(u, "(env "+env+")") {
 			t.Errorf("--%s usage %q does not name %s", flag, u, env)
 		}

@@ -25,6 +25,7 @@ const (
 	ExitMediaFailure      ExitCode = 6  // ICE/DTLS failed or media stopped
 	ExitInterrupted       ExitCode = 7  // interrupted (SIGINT/SIGTERM) before the call connected
 	ExitPeerLost          ExitCode = 8  // the other party vanished mid-call
+	ExitAuth              ExitCode = 9  // the server refused the tokens, or none could be obtained
 	ExitUserMedia         ExitCode = 10 // the local audio source could not be opened
 	ExitStore             ExitCode = 11 // the stats store could not be opened or written
 	ExitNoData            ExitCode = 12 // dump: nothing stored for that participant
@@ -54,6 +55,8 @@ func ExitCodeFor(err error) ExitCode {
 	// incomplete, and that must not pass for a mere call failure.
 	case errors.Is(err, store.ErrOpen), errors.Is(err, ErrStore):
 		return ExitStore
+	case errors.Is(err, call.ErrAuth), errors.Is(err, ErrTokens):
+		return ExitAuth
 	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
 		errors.Is(err, call.ErrServerShutdown):
 		return ExitServerUnreachable

@@ -30,10 +30,16 @@ func TestExitCodeFor(t *testing.T) {
 		{context.Canceled, ExitInterrupted},
 		{wrap(call.ErrPeerLost), ExitPeerLost},
 		{wrap(audio.ErrUserMedia), ExitUserMedia},
+		{wrap(fmt.Errorf("%w: %w", audio.ErrUserMedia, audio.ErrBadWAV)), ExitUserMedia},
+		{wrap(audio.ErrRecord), ExitError},
 		{wrap(store.ErrOpen), ExitStore},
 		{wrap(ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},
 		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
+		{wrap(call.ErrAuth), ExitAuth},
+		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
+		{wrap(ErrTokens), ExitAuth},
+		{errors.Join(wrap(call.ErrAuth), wrap(ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

@@ -2,7 +2,13 @@ package cmdutil
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/buildinfo"
 )
@@ -20,4 +26,21 @@ func TestFactory(env map[string]string) (*Factory, *bytes.Buffer, *bytes.Buffer)
 		InstanceID: "00000000-0000-4000-8000-000000000000",
 	}
 	return f, &out, &errOut
+}
+
+// ExecuteForTest runs cmd with args split on spaces, its output discarded,
+// for flag-parsing tests.
+func ExecuteForTest(cmd *cobra.Command, args string) error {
+	cmd.SetArgs(strings.Fields(args))
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.ExecuteContext(context.Background())
+}
+
+// IsFlagErrorWith reports whether err is a usage error whose text contains
+// want.
+func IsFlagErrorWith(err error, want string) bool {
+	var fe *FlagError
+	return errors.As(err, &fe) && strings.Contains(err.Error(), want)
 }

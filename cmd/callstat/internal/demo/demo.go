@@ -122,9 +122,7 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 
 	flags := func(audio string) *cmdutil.ClientFlags {
-		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live,
-			ICEDisconnectedTimeout: call.DefaultICEDisconnectedTimeout, ICEFailedTimeout: call.DefaultICEFailedTimeout,
-			ReconnectDelay: call.DefaultReconnectDelay} // no reconnection: the server is in this process
+		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live}
 		if verr := cf.Validate(); verr != nil {
 			panic(verr) // constant, valid values
 		}

@@ -19,9 +19,11 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/callcmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/cmd/callstat/internal/demo"
+	"github.com/callstat/callstat/cmd/callstat/internal/devices"
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/tokencmd"
 )
 
 // NewCmdRoot builds the command tree.
@@ -89,6 +91,8 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
+	cmd.AddCommand(devices.NewCmdDevices(f, nil))
+	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))
 	return cmd
 }
 
