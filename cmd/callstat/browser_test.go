@@ -448,6 +448,11 @@ func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
 	if cBytes := number(t, callstatLast, "inbound-rtp", "bytesReceived"); cBytes < 10*cRecv {
 		t.Errorf("callstat's inbound-rtp has %v bytes in %v packets: no audio payloads", cBytes, cRecv)
 	}
+	// ...and decoded them to sound: Chromium's fake microphone beeps, so
+	// the energy callstat measured in what it decoded is above zero.
+	if e := number(t, callstatLast, "inbound-rtp", "totalAudioEnergy"); e <= 0 {
+		t.Errorf("callstat's decoded audio is silent: inbound-rtp totalAudioEnergy = %v", e)
+	}
 	if bSent < browserCallPackets*0.9 || cSent < browserCallPackets*0.9 {
 		t.Errorf("too few packets sent for the comparison: browser %v, callstat %v", bSent, cSent)
 	}
@@ -616,7 +621,7 @@ func TestBrowser(t *testing.T) {
 		p.register("web4@example.com", false)
 		store := filepath.Join(dir, "carol4.db")
 		callArgs := []string{"call", "web4@example.com", "--from", "carol4@example.com", "--server", wsURL,
-			"--store", store, "--ice-loopback"}
+			"--store", store, "--ice-loopback", "--audio", "tone"}
 
 		// Reject: the caller hears "declined".
 		carol := start(t, "call (reject)", nil, append(callArgs, "--answer-timeout", "60s")...)
@@ -626,7 +631,7 @@ func TestBrowser(t *testing.T) {
 		}
 		// A second call while the first rings: busy.
 		_, stderr, code := run(t, pageTimeout, "call", "web4@example.com", "--from", "dave4@example.com", "--server", wsURL,
-			"--store", filepath.Join(dir, "dave4.db"), "--ice-loopback")
+			"--store", filepath.Join(dir, "dave4.db"), "--ice-loopback", "--audio", "tone")
 		if code != 5 || !strings.Contains(stderr, "busy here") {
 			t.Errorf("second caller exit %d, want 5 (busy); stderr:\n%s", code, stderr)
 		}
@@ -676,7 +681,7 @@ func TestBrowser(t *testing.T) {
 			"--account", "web6@example.com", "--callee", "sip:alice6@example.com", "--allowed-origin", strings.TrimSuffix(tPage, "/"))
 		tokenURL := tok.waitLog(10*time.Second, "token server listening", nil)["url"].(string)
 		alice := start(t, "answer (tokens)", nil, "answer", "--token-url", tokenURL, "--server", tWS, "--store", filepath.Join(tdir, "alice6.db"),
-			"--ice-loopback", "--max-calls", "1", "--duration", "1s")
+			"--ice-loopback", "--audio", "tone", "--max-calls", "1", "--duration", "1s")
 		alice.waitLog(10*time.Second, "registered", map[string]any{"participant": "sip:alice6@example.com"})
 
 		p := openPage(t, b, tPage)
@@ -760,7 +765,7 @@ func TestBrowser(t *testing.T) {
 		p.fill("register-token", params.ToToken)
 		p.register("sip:alice6@example.com", true)
 		_, stderr, code := run(t, pageTimeout, "call", "--token-url", tokenURL, "--server", tWS, "--store", filepath.Join(tdir, "web6.db"),
-			"--ice-loopback", "--duration", "1s")
+			"--ice-loopback", "--audio", "tone", "--duration", "1s")
 		if code != 0 {
 			t.Fatalf("token-based call to the page: exit %d; stderr:\n%s", code, stderr)
 		}
