@@ -164,6 +164,23 @@ func nextCallWorks(t *testing.T, url, dir string) {
 	}
 }
 
+// liveCall is a connected call from bob to alice, each with a store in dir.
+type liveCall struct {
+	dir, aliceStore, bobStore string
+	alice, bob                *proc
+}
+
+func startLiveCall(t *testing.T, url string) liveCall {
+	t.Helper()
+	dir := t.TempDir()
+	lc := liveCall{dir: dir, aliceStore: filepath.Join(dir, "alice.db"), bobStore: filepath.Join(dir, "bob.db")}
+	lc.alice = answerer(t, url, "alice@example.com", lc.aliceStore, fastClient...)
+	lc.bob = caller(t, url, lc.bobStore)
+	connected(lc.bob)
+	connected(lc.alice)
+	return lc
+}
+
 func connected(p *proc) map[string]any {
 	return p.waitLog(20*time.Second, "call state changed", map[string]any{"state": "Connected"})
 }
@@ -186,12 +203,8 @@ func TestSignalHangsUpFlushesAndExits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			url, _ := serve(t)
-			dir := t.TempDir()
-			aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
-			alice := answerer(t, url, "alice@example.com", aliceStore, fastClient...)
-			bob := caller(t, url, bobStore)
-			connected(bob)
-			connected(alice)
+			lc := startLiveCall(t, url)
+			aliceStore, bobStore, alice, bob := lc.aliceStore, lc.bobStore, lc.alice, lc.bob
 			waitSamples(t, bobStore, "bob@example.com", 3, 20*time.Second)
 			waitSamples(t, aliceStore, "alice@example.com", 3, 20*time.Second)
 
@@ -327,12 +340,8 @@ func TestKilledParty(t *testing.T) {
 		t.Run(killed, func(t *testing.T) {
 			t.Parallel()
 			url, _ := serve(t)
-			dir := t.TempDir()
-			aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
-			alice := answerer(t, url, "alice@example.com", aliceStore, fastClient...)
-			bob := caller(t, url, bobStore)
-			connected(bob)
-			connected(alice)
+			lc := startLiveCall(t, url)
+			dir, aliceStore, bobStore, alice, bob := lc.dir, lc.aliceStore, lc.bobStore, lc.alice, lc.bob
 
 			victim, survivor, victimStore, survivorStore, victimID, survivorID := bob, alice, bobStore, aliceStore, "bob@example.com", "alice@example.com"
 			if killed == "answerer" {
@@ -443,12 +452,8 @@ func TestKilledCallerWithoutServer(t *testing.T) {
 func TestServerKilledMidCall(t *testing.T) {
 	t.Parallel()
 	addr, url, srv := serverOnFixedPort(t)
-	dir := t.TempDir()
-	aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
-	alice := answerer(t, url, "alice@example.com", aliceStore, fastClient...)
-	bob := caller(t, url, bobStore)
-	connected(bob)
-	connected(alice)
+	lc := startLiveCall(t, url)
+	dir, aliceStore, bobStore, alice, bob := lc.dir, lc.aliceStore, lc.bobStore, lc.alice, lc.bob
 	waitSamples(t, bobStore, "bob@example.com", 3, 20*time.Second)
 
 	srv.signal(syscall.SIGKILL)
