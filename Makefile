@@ -21,7 +21,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FUZZTIME ?= 2m
 FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen
 
-.PHONY: all deps test-deps build demo test fuzz lint bench clean
+.PHONY: all deps test-deps build demo test fuzz soak reliability-long lint bench clean
 
 all: build
 
@@ -47,14 +47,17 @@ deps:
 # through --audio mic; its dependencies bring libpulse and ALSA's
 # libasound, which the microphone driver loads at run time); the browser
 # tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
-# fail rather than skip without it; iproute2 (ip, tc) builds the
-# ground-truth tests' network namespaces.
+# fail rather than skip without it. The reliability tests make network
+# namespaces (iproute2) and drop packets with tc netem, or with nftables
+# where the kernel has no netem; the ground-truth stats tests make network
+# namespaces too (cmd/callstat/internal/netlab).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	$(install-missing)
 
 build: deps
@@ -75,6 +78,21 @@ fuzz: test-deps
 		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# The long reliability run: 1,000 calls in a row through one answerer
+# process (CI runs 50). Prints the answerer's goroutines, open files and
+# RSS over the first and last hundred calls. SOAK_CALLS=n to change.
+SOAK_CALLS ?= 1000
+soak: test-deps
+	set -o pipefail; CALLSTAT_SOAK_CALLS=$(SOAK_CALLS) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/callstat/ | \
+		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
+
+# The media-failure tests with the default ICE timeouts (5 s + 25 s)
+# instead of CI's 1 s + 2 s: a killed caller with the server down, and a
+# network partition.
+reliability-long: test-deps
+	set -o pipefail; CALLSTAT_LONG=1 $(GO) test -count=1 -timeout 30m -run '^(TestKilledCallerWithoutServer|TestBadNetwork)$$' -v ./cmd/callstat/ | \
+		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

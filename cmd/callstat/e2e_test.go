@@ -61,8 +61,17 @@ type proc struct {
 // start runs callstat with JSON logs at debug level.
 func start(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
+	return startIn(t, name, "", env, args...)
+}
+
+// startIn is start inside the network namespace netns ("" for the test's).
+func startIn(t *testing.T, name, netns string, env []string, args ...string) *proc {
+	t.Helper()
 	args = append([]string{"--log-format", "json", "--log-level", "debug"}, args...)
 	cmd := exec.Command(binary, args...)
+	if netns != "" {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, binary}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), env...)
 	return startCmd(t, name, cmd)
 }
@@ -154,6 +163,31 @@ func (p *proc) waitLog(timeout time.Duration, msg string, want map[string]any) m
 			}
 		case <-deadline.C:
 			p.t.Fatalf("%s did not log %q %v within %s", p.name, msg, want, timeout)
+		}
+	}
+}
+
+// waitCount waits until n log lines with msg and want have been logged.
+func (p *proc) waitCount(timeout time.Duration, msg string, want map[string]any, n int) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		p.mu.Lock()
+		lines, grew := p.lines, p.grew
+		p.mu.Unlock()
+		seen := 0
+		for _, l := range lines {
+			if matches(l, msg, want) {
+				seen++
+			}
+		}
+		if seen >= n {
+			return
+		}
+		select {
+		case <-grew:
+		case <-time.After(time.Until(deadline)):
+			p.t.Fatalf("%s logged %q %v %d times within %s, want %d", p.name, msg, want, seen, timeout, n)
 		}
 	}
 }
@@ -488,54 +522,6 @@ func TestCallFailures(t *testing.T) {
 				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr)
 			}
 		})
-	}
-}
-
-// killBound is the documented bound for the answerer to end a call whose
-// caller was killed: the server sees the TCP connection close at once.
-const killBound = 3 * time.Second
-
-func TestKilledCaller(t *testing.T) {
-	t.Parallel()
-	url, _ := serve(t)
-	dir := t.TempDir()
-	bobStore := filepath.Join(dir, "bob.db")
-	alice := answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"))
-
-	bob := start(t, "call", nil, "call", "alice@example.com", "--from", "bob@example.com",
-		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--interval", "200ms")
-	bob.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
-	connected := time.Now()
-	alice.waitLog(15*time.Second, "call state changed", map[string]any{"state": "Connected"})
-	time.Sleep(2 * time.Second) // let the caller store samples: the duration is the test's subject
-	killed := time.Now()
-	bob.signal(syscall.SIGKILL)
-	bob.wait(5 * time.Second)
-
-	line := alice.waitLog(killBound+5*time.Second, "call state changed", map[string]any{"state": "Ended"})
-	if took := time.Since(killed); took > killBound {
-		t.Errorf("answerer ended the call %s after the kill, documented bound is %s", took, killBound)
-	}
-	if !strings.Contains(fmt.Sprint(line["reason"]), "caller disconnected") {
-		t.Errorf("answerer's end reason = %v", line["reason"])
-	}
-
-	// The killed caller's store holds every sample up to one interval
-	// before the kill.
-	calls := dumpFile(t, bobStore, "bob@example.com")
-	if len(calls) != 1 {
-		t.Fatalf("caller's store holds %d calls", len(calls))
-	}
-	ss := samples(t, calls[0])
-	alive := killed.Sub(connected)
-	if min := int(alive/(200*time.Millisecond)) - 1; len(ss) < min {
-		t.Errorf("caller's store holds %d samples, want at least %d for %s connected at 200ms", len(ss), min, alive)
-	}
-	// The answerer is ready for the next call.
-	_, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "carol@example.com",
-		"--server", url, "--store", filepath.Join(dir, "carol.db"), "--ice-loopback", "--audio", "tone", "--duration", "500ms")
-	if code != 0 {
-		t.Errorf("next call exit %d: %s", code, stderr)
 	}
 }
 

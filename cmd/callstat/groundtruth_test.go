@@ -14,7 +14,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -296,10 +295,4 @@ func lossOf(t *testing.T, s []map[string]any, typ string) (float64, float64) {
 		t.Fatalf("last sample has no %s counters", typ)
 	}
 	return 100 * math.Max(lost, 0) / (received + lost), received + lost
-}
-
-func median(vs []float64) float64 {
-	s := append([]float64(nil), vs...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

@@ -55,7 +55,8 @@ type Call struct {
 
 	connected chan struct{}
 	done      chan struct{}
-	media     sync.WaitGroup // RTP/RTCP readers
+	sigDone   <-chan struct{} // the signaling connection the call was set up on has ended
+	media     sync.WaitGroup  // RTP/RTCP readers
 
 	mu          sync.Mutex
 	state       State
@@ -77,6 +78,7 @@ type pcEvent struct {
 	candidate  *webrtc.ICECandidate
 	gathered   bool
 	dtlsClosed bool
+	bye        *Transition // the far end's RTCP BYE (hang-up.go)
 	conn       webrtc.PeerConnectionState
 	ice        webrtc.ICEConnectionState
 }
@@ -414,21 +416,13 @@ func (c *Call) addLocalAudio() error {
 	if c.addMediaWorker() {
 		go func() {
 			defer c.media.Done()
-			for {
-				if _, _, err := sender.ReadRTCP(); err != nil {
-					return
-				}
-			}
+			c.readRTCP(sender.ReadRTCP)
 		}()
 	}
 	if receiver != nil && c.addMediaWorker() {
 		go func() {
 			defer c.media.Done()
-			for {
-				if _, _, err := receiver.ReadRTCP(); err != nil {
-					return
-				}
-			}
+			c.readRTCP(receiver.ReadRTCP)
 		}()
 	}
 	return nil
@@ -586,7 +580,7 @@ func (c *Call) loop(answerTimer *time.Timer) {
 		defer answerTimer.Stop()
 		answerTimeout = answerTimer.C
 	}
-	sigDone := c.p.dispDone
+	sigDone := c.sigDone
 	for !c.State().Final() {
 		if c.State() == StateConnected {
 			answerTimeout, connectTimer, sigDone = nil, nil, nil
@@ -595,6 +589,11 @@ func (c *Call) loop(answerTimer *time.Timer) {
 		case m := <-c.inbox:
 			c.onMessage(m)
 		case ev := <-c.pcEvents:
+			if ev.bye != nil {
+				c.log.Debug("far end hung up in band (RTCP BYE)", "statusCode", ev.bye.StatusCode, "reason", ev.bye.ReasonText)
+				c.remoteEnd(ev.bye.StatusCode, ev.bye.ReasonText)
+				continue
+			}
 			if ev.dtlsClosed && closeGrace == nil {
 				// The far end closed its media connection: its "end"
 				// should be on its way. If the server cannot deliver it,
@@ -624,8 +623,17 @@ func (c *Call) loop(answerTimer *time.Timer) {
 			err := fmt.Errorf("%w: no media connection within %s of the answer", ErrMediaFailure, connectTimeout)
 			c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
 		case <-sigDone:
-			// Before Connected the call cannot progress without the server.
-			c.fail(c.p.SignalingErr(), 0, "signaling connection lost before the call connected", false)
+			// What the server said before it went comes first.
+			select {
+			case m := <-c.inbox:
+				c.onMessage(m)
+				continue
+			default:
+			}
+			// Before Connected the call cannot progress without the server
+			// it was set up on: a reconnected one knows nothing of it.
+			c.fail(fmt.Errorf("%w before the call connected", ErrSignalingLost), 0,
+				"signaling connection lost before the call connected", false)
 		}
 	}
 }
@@ -839,8 +847,13 @@ func (c *Call) hangup(reason string) {
 	}
 }
 
-// endLocal ends the call and tells the far end.
+// endLocal ends the call and tells the far end: through the server, and in
+// band when media flows, so that the far end learns it even when the server
+// is gone or restarted without the call (hang-up.go).
 func (c *Call) endLocal(status int, reason string, err error) {
+	if c.State() == StateConnected {
+		c.sendBye(status, reason)
+	}
 	if sendErr := c.p.send(signaling.Message{Type: signaling.TypeEnd, CallID: c.id, Status: status, Reason: reason}); sendErr != nil {
 		c.log.Warn("could not tell the far end about the hang-up", "err", sendErr)
 	}

@@ -40,6 +40,11 @@ type Hooks struct {
 	// CallEnding runs once the call is in a final state but before its
 	// PeerConnection closes: the last moment its stats can be read.
 	CallEnding func(*Call)
+	// SignalingChanged runs when the connection to the signaling server
+	// drops, before each reconnection attempt, on reconnection and when the
+	// phone gives up (see SignalingChange). It runs on the phone's
+	// dispatcher and must return promptly.
+	SignalingChanged func(*Phone, SignalingChange)
 }
 
 // Join returns hooks that run h's hooks, then other's.
@@ -77,6 +82,14 @@ func (h Hooks) Join(other Hooks) Hooks {
 				other.CallEnding(c)
 			}
 		},
+		SignalingChanged: func(p *Phone, ch SignalingChange) {
+			if h.SignalingChanged != nil {
+				h.SignalingChanged(p, ch)
+			}
+			if other.SignalingChanged != nil {
+				other.SignalingChanged(p, ch)
+			}
+		},
 	}
 }
 
@@ -102,11 +115,22 @@ type Config struct {
 	ICELoopback bool
 	// AnswerTimeout bounds how long an outgoing call waits for an answer.
 	AnswerTimeout time.Duration
-	// ICE timeouts (pion's defaults when zero).
+	// ICEDisconnectedTimeout is how long a connected call may receive
+	// nothing from the far end before its media is "disconnected";
+	// ICEFailedTimeout how much longer before it is "failed", which ends
+	// the call (DefaultICEDisconnectedTimeout and DefaultICEFailedTimeout
+	// when zero: pion's own defaults).
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
-	Logger                 *slog.Logger
-	Hooks                  Hooks
+	// ReconnectAttempts is how many times the phone redials the signaling
+	// server after its connection drops (0: never; SignalingDone closes at
+	// once). It waits ReconnectDelay (DefaultReconnectDelay when zero)
+	// before the first attempt and twice as long after each failure, up to
+	// maxReconnectDelay.
+	ReconnectAttempts int
+	ReconnectDelay    time.Duration
+	Logger            *slog.Logger
+	Hooks             Hooks
 	// IncomingQueue is how many unanswered incoming calls may wait for the
 	// application; more are refused as busy.
 	IncomingQueue int
@@ -119,13 +143,14 @@ type Config struct {
 }
 
 // Phone is one identity on a signaling server, able to place and receive
-// calls. Close ends every call.
+// calls. When its signaling connection drops it reconnects (and registers
+// again) in the background; connected calls keep their media meanwhile.
+// Close ends every call.
 type Phone struct {
 	cfg  Config
 	log  *slog.Logger
 	api  *webrtc.API
 	cert webrtc.Certificate
-	sig  *signaling.Client
 
 	// newPC serialises PeerConnection creation so that the getters our
 	// interceptors report during NewPeerConnection can be matched to the
@@ -136,11 +161,13 @@ type Phone struct {
 
 	incoming chan *Call
 
-	mu     sync.Mutex
-	calls  map[string]*Call
-	closed bool
+	mu       sync.Mutex
+	sig      *signaling.Client // nil while reconnecting
+	connDone chan struct{}     // closed once everything sig brought has been routed
+	calls    map[string]*Call
+	closed   bool
 
-	ctx      context.Context
+	ctx      context.Context // cancelled by Close: stops reconnecting
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // dispatcher and every call's goroutines
 	dispDone chan struct{}
@@ -164,6 +191,9 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	if cfg.IncomingQueue <= 0 {
 		cfg.IncomingQueue = 64
 	}
+	if cfg.ReconnectDelay <= 0 {
+		cfg.ReconnectDelay = DefaultReconnectDelay
+	}
 	p := &Phone{}
 	api, err := newAPI(cfg,
 		func(_ string, g pionstats.Getter) { p.getterFor = g },
@@ -181,31 +211,38 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("call: certificate: %w", err)
 	}
-	log := cfg.Logger.With("participant", cfg.Identity)
-	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: cfg.ServerURL, Logger: log, TLSConfig: cfg.TLSConfig})
+	p.cfg, p.log, p.api, p.cert = cfg, cfg.Logger.With("participant", cfg.Identity), api, *cert
+	sig, err := p.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	pctx, cancel := context.WithCancel(context.Background())
-	p.cfg, p.log, p.api, p.cert, p.sig = cfg, log, api, *cert, sig
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.sig, p.connDone = sig, make(chan struct{})
 	p.incoming = make(chan *Call, cfg.IncomingQueue)
 	p.calls = map[string]*Call{}
-	p.ctx, p.cancel = pctx, cancel
 	p.dispDone = make(chan struct{})
-	if cfg.Register {
-		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: cfg.Identity, Token: cfg.RegisterToken}); err != nil {
-			cancel()
+	p.wg.Add(1)
+	go p.dispatch(sig)
+	return p, nil
+}
+
+// connect dials the signaling server and registers, if the phone does.
+func (p *Phone) connect(ctx context.Context) (*signaling.Client, error) {
+	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: p.cfg.ServerURL, Logger: p.log, TLSConfig: p.cfg.TLSConfig})
+	if err != nil {
+		return nil, err
+	}
+	if p.cfg.Register {
+		if _, err := sig.Request(ctx, signaling.Message{Type: signaling.TypeRegister, User: p.cfg.Identity, Token: p.cfg.RegisterToken}); err != nil {
 			_ = sig.Close()
 			if se := (*signaling.ServerError)(nil); errors.As(err, &se) && signaling.IsAuthCode(se.Code) {
 				return nil, fmt.Errorf("%w: %w: %s (code %s)", ErrRegisterFailed, ErrAuth, se.Message, se.Code)
 			}
-			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, cfg.Identity, err)
+			return nil, fmt.Errorf("%w: %s: %v", ErrRegisterFailed, p.cfg.Identity, err)
 		}
-		log.Info("registered", "server", cfg.ServerURL)
+		p.log.Info("registered", "server", p.cfg.ServerURL)
 	}
-	p.wg.Add(1)
-	go p.dispatch()
-	return p, nil
+	return sig, nil
 }
 
 // pcGetters are what a PeerConnection's own interceptors measure.
@@ -259,11 +296,18 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	// mDNS would send multicast queries off the host; calls here use plain
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	// SetICETimeouts sets all three at once, and a zero turns that timer
-	// off rather than choosing pion's default: keepalives off would also
-	// freeze the candidate pair's round-trip time at its setup value.
-	se.SetICETimeouts(orDefault(cfg.ICEDisconnectedTimeout, defaultICEDisconnectedTimeout),
-		orDefault(cfg.ICEFailedTimeout, defaultICEFailedTimeout), iceKeepaliveInterval)
+	// pion takes an explicit zero as "never", so the defaults are spelled
+	// out. Consent checks go out at least twice per disconnected timeout,
+	// so that a pair that is alive but silent never looks dead; each
+	// response also updates the candidate pair's currentRoundTripTime.
+	disconnected, failed := cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout
+	if disconnected <= 0 {
+		disconnected = DefaultICEDisconnectedTimeout
+	}
+	if failed <= 0 {
+		failed = DefaultICEFailedTimeout
+	}
+	se.SetICETimeouts(disconnected, failed, min(2*time.Second, disconnected/2))
 	// A far end that closes its connection sends a DTLS close_notify; by
 	// default pion then closes ours at once, before its final stats can be
 	// read. The call notices the close and ends itself instead.
@@ -278,23 +322,6 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// pion/ice's defaults, spelled out because SetICETimeouts takes all three.
-const (
-	defaultICEDisconnectedTimeout = 5 * time.Second
-	defaultICEFailedTimeout       = 25 * time.Second
-	// iceKeepaliveInterval is how often ICE sends a binding request on
-	// the selected pair (consent, RFC 7675); each response updates the
-	// candidate pair's currentRoundTripTime.
-	iceKeepaliveInterval = 2 * time.Second
-)
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
-
 func isLoopbackInterface(name string) bool {
 	ifc, err := net.InterfaceByName(name)
 	return err == nil && ifc.Flags&net.FlagLoopback != 0
@@ -307,11 +334,14 @@ func (p *Phone) Identity() string { return p.cfg.Identity }
 // The application answers or rejects each one.
 func (p *Phone) Incoming() <-chan *Call { return p.incoming }
 
-// SignalingDone is closed when the signaling connection ends; SignalingErr
-// then says why. Calls already connected keep their media.
+// SignalingDone is closed when the phone has lost its signaling server for
+// good: the connection dropped and every reconnection attempt failed (or
+// none was allowed). SignalingErr then says why. Calls already connected
+// keep their media.
 func (p *Phone) SignalingDone() <-chan struct{} { return p.dispDone }
 
-// SignalingErr is why the signaling connection ended.
+// SignalingErr is why the phone lost its signaling server (it wraps
+// ErrSignalingLost); nil before SignalingDone is closed.
 func (p *Phone) SignalingErr() error {
 	select {
 	case <-p.dispDone:
@@ -361,6 +391,9 @@ func (p *Phone) newCall(id string, dir Direction, remote string) (*Call, error) 
 		return nil, fmt.Errorf("%w: duplicate call id %s", ErrProtocol, id)
 	}
 	c := newCall(p, id, dir, remote)
+	// A call that is not connected yet cannot outlive the signaling
+	// connection it was set up on: another server knows nothing of it.
+	c.sigDone = p.connDone
 	p.calls[id] = c
 	p.wg.Add(1) // released by the call's run goroutine, or by abandon
 	return c, nil
@@ -383,14 +416,44 @@ func (p *Phone) lookup(id string) *Call {
 // send hands a message to the signaling connection; failures are logged by
 // the caller's context since a lost server must not stop a call's media.
 func (p *Phone) send(m signaling.Message) error {
-	return p.sig.Send(m)
+	p.mu.Lock()
+	sig := p.sig
+	p.mu.Unlock()
+	if sig == nil {
+		return fmt.Errorf("%w: reconnecting to the signaling server", ErrSignalingLost)
+	}
+	return sig.Send(m)
 }
 
-// dispatch routes server messages to calls until the connection ends.
-func (p *Phone) dispatch() {
+// dispatch routes server messages to calls, reconnecting whenever the
+// connection drops, until the phone closes or gives up.
+func (p *Phone) dispatch(sig *signaling.Client) {
 	defer p.wg.Done()
 	defer close(p.dispDone)
-	for m := range p.sig.Messages() {
+	for sig != nil {
+		p.route(sig)
+		lost := sig.Err()
+		_ = sig.Close() // its writer; idempotent
+		p.mu.Lock()
+		closed := p.closed
+		p.sig = nil
+		// After the routing: a call hears what the server said before it
+		// went (an "end" 503, say) before it hears that it went.
+		close(p.connDone)
+		p.mu.Unlock()
+		if closed {
+			p.sigErr = fmt.Errorf("%w: %w", ErrSignalingLost, ErrClosed)
+			return
+		}
+		p.log.Warn("signaling connection lost; calls in progress keep their media", "err", lost)
+		p.signalingChanged(SignalingChange{State: SignalingDisconnected, Err: lost})
+		sig = p.reconnect(lost)
+	}
+}
+
+// route delivers what one connection brings until it ends.
+func (p *Phone) route(sig *signaling.Client) {
+	for m := range sig.Messages() {
 		switch m.Type {
 		case signaling.TypeIncoming:
 			p.receive(m)
@@ -407,13 +470,6 @@ func (p *Phone) dispatch() {
 			}
 			p.log.Debug("message for unknown call", "type", m.Type, "call", m.CallID)
 		}
-	}
-	p.sigErr = fmt.Errorf("%w: %v", ErrSignalingLost, p.sig.Err())
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if !closed {
-		p.log.Warn("signaling connection lost; calls in progress keep their media", "err", p.sig.Err())
 	}
 }
 
@@ -456,8 +512,13 @@ func (p *Phone) Close() error {
 	for _, c := range calls {
 		<-c.Done()
 	}
-	p.cancel()
-	_ = p.sig.Close()
+	p.cancel() // stops a reconnection in progress
+	p.mu.Lock()
+	sig := p.sig
+	p.mu.Unlock()
+	if sig != nil {
+		_ = sig.Close()
+	}
 	p.wg.Wait()
 	// Calls queued for the application but never taken.
 	close(p.incoming)

@@ -38,6 +38,13 @@ type CollectorConfig struct {
 	// once more when it closes: log entries are stored with the stats,
 	// never in a transaction of their own per line.
 	Logs *LogBuffer
+	// FallbackDirs are where the samples the sink would not take go, as
+	// stats files in the seed's format (fallback.go), into the first
+	// directory that works: at Close, or earlier when too many wait.
+	FallbackDirs []string
+	// MaxPending bounds the samples kept in memory while the sink fails
+	// (MaxPendingSamples when zero).
+	MaxPending int
 }
 
 // Collector samples every tracked call once per interval, each call on its
@@ -59,6 +66,14 @@ type Collector struct {
 	mu      sync.Mutex
 	lastErr error
 	written int
+
+	// Owned by the writer goroutine: what the sink refused, retried with
+	// every later commit (fallback.go).
+	pending   Batch
+	failing   bool
+	fallbacks []string // files written
+	lost      int      // samples neither stored nor written to a file
+	spillErr  error
 }
 
 type command struct {
@@ -102,6 +117,9 @@ func NewCollector(cfg CollectorConfig) *Collector {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = MaxPendingSamples
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Collector{
@@ -173,11 +191,13 @@ func (c *Collector) Written() int {
 }
 
 // Close stops sampling, commits what is queued and waits for both
-// goroutines. Calls still tracked get no end record: stop them first.
+// goroutines. Calls still tracked get no end record: stop them first. If
+// the sink still refuses samples, they are written to a stats file in a
+// fallback directory and the error, which wraps the sink's, names it.
 func (c *Collector) Close() error {
 	c.cancel()
 	c.wg.Wait()
-	return c.Err()
+	return c.closeErr()
 }
 
 // schedule is the sampling goroutine.
@@ -343,17 +363,29 @@ func (c *Collector) write() {
 			ack <- err
 		}
 	}
-	// What was logged since the last batch, up to Close.
+	// What was logged since the last batch, up to Close, and one last try
+	// at what the sink refused.
+	var last Batch
 	if c.cfg.Logs != nil {
-		if logs := c.cfg.Logs.Drain(); len(logs) > 0 {
-			_ = c.commit(Batch{Logs: logs})
-		}
+		last.Logs = c.cfg.Logs.Drain()
+	}
+	if last.Len() > 0 || c.pending.Len() > 0 {
+		_ = c.commit(last)
+	}
+	if len(c.pending.Samples) > 0 || len(c.pending.Begins) > 0 {
+		c.spill()
 	}
 }
 
+// commit writes b, after whatever the sink refused before: a store that
+// was full or locked and recovers gets everything, in order.
 func (c *Collector) commit(b Batch) error {
 	if c.cfg.Sink == nil {
 		return nil
+	}
+	if c.pending.Len() > 0 {
+		b = c.pending.merge(b)
+		c.pending = Batch{}
 	}
 	// The store must finish even while the process shuts down: a batch in
 	// hand is exactly what must not be lost.
@@ -363,15 +395,18 @@ func (c *Collector) commit(b Batch) error {
 	for _, ev := range evicted {
 		c.log.Info(EvictionMessage, "participant", ev.Participant, "call", ev.CallID)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("storing %d samples: %w", len(b.Samples), err)
-		c.lastErr = err
-		c.log.Error("stats store write failed", "err", err)
+		c.keep(b, err)
 		return err
 	}
+	if c.failing {
+		c.failing = false
+		c.log.Info("stats store writable again; every kept sample is stored", "samples", len(b.Samples))
+	}
+	c.mu.Lock()
 	c.written += len(b.Samples)
+	c.mu.Unlock()
 	return nil
 }
 

@@ -22,6 +22,9 @@ const (
 	TypeMediaConnection = "call:mediaConnectionChange"
 	TypeStatsReceived   = "call:statsReceived"
 	TypeError           = "call:error"
+	// TypeConnection reports the phone's signaling connection: dropped,
+	// reconnecting, connected again, or lost for good (no callId).
+	TypeConnection = "connection:change"
 )
 
 // Event is one line of the stream. The SDK's payload fields are flattened
@@ -34,7 +37,7 @@ type Event struct {
 	// Participant is this phone's identity: who saw the event (demo runs
 	// two participants in one process).
 	Participant string `json:"participant,omitempty"`
-	CallID      string `json:"callId"`
+	CallID      string `json:"callId,omitempty"`
 	// Direction, From and To describe the call on call:start and
 	// call:receive.
 	Direction string `json:"direction,omitempty"`
@@ -47,6 +50,10 @@ type Event struct {
 	Previous   *Previous   `json:"previous,omitempty"`
 	Transition *Transition `json:"transition,omitempty"`
 	Error      *Error      `json:"error,omitempty"`
+	// Attempt and RetryIn (ms) describe a reconnection on
+	// connection:change.
+	Attempt int   `json:"attempt,omitempty"`
+	RetryIn int64 `json:"retryIn,omitempty"`
 	// Result is the sample on call:statsReceived: the SDK entry, then every
 	// stats object, as in the stats file.
 	Result []stats.Object `json:"result,omitempty"`
@@ -144,6 +151,15 @@ func stateChange(c *call.Call, ch call.StateChange) Event {
 func mediaChange(c *call.Call, previous, state webrtc.ICEConnectionState) Event {
 	return Event{Type: TypeMediaConnection, Participant: c.Local(), CallID: c.ID(), State: state.String(),
 		Previous: &Previous{State: previous.String()}}
+}
+
+func connectionChange(p *call.Phone, ch call.SignalingChange) Event {
+	ev := Event{Type: TypeConnection, Participant: p.Identity(), State: string(ch.State), Attempt: ch.Attempt,
+		RetryIn: ch.Delay.Milliseconds()}
+	if ch.Err != nil && ch.State != call.SignalingReconnecting {
+		ev.Error = ErrorOf(ch.Err)
+	}
+	return ev
 }
 
 func statsReceived(s stats.Sample) Event {

@@ -198,7 +198,7 @@ func (w *Writer) Close() error {
 
 // Hooks returns call hooks that emit call:start or call:receive,
 // call:stateChange (with call:error after a change that ends a call with an
-// error) and call:mediaConnectionChange.
+// error), call:mediaConnectionChange and connection:change.
 func (w *Writer) Hooks() call.Hooks {
 	return call.Hooks{
 		CallStarted: func(c *call.Call) {
@@ -229,6 +229,7 @@ func (w *Writer) Hooks() call.Hooks {
 			delete(w.media, mediaKey(c))
 			w.mediaMu.Unlock()
 		},
+		SignalingChanged: func(p *call.Phone, ch call.SignalingChange) { w.Emit(connectionChange(p, ch)) },
 	}
 }
 

@@ -229,6 +229,7 @@ func TestEventJSONRoundTrip(t *testing.T) {
 		{Type: TypeMediaConnection, Timestamp: 3, CallID: "c", State: "connected", Previous: &Previous{State: "checking"}},
 		{Type: TypeError, Timestamp: 4, CallID: "c", Error: &Error{Code: "call:2", Name: "rejected", Message: "m"}},
 		{Type: TypeStatsReceived, Timestamp: 5, CallID: "c", Result: []stats.Object{{"id": "x", "type": "transport", "packetsSent": 3.0}}},
+		{Type: TypeConnection, Timestamp: 6, Participant: "bob", State: "reconnecting", Attempt: 2, RetryIn: 10000},
 	}
 	for _, ev := range evs {
 		data, err := json.Marshal(ev)
@@ -241,8 +242,13 @@ func TestEventJSONRoundTrip(t *testing.T) {
 			t.Errorf("round trip changed the line:\n%s\n%s", data, again)
 		}
 	}
+	// connection:change is about the phone, not a call.
+	data, _ := json.Marshal(evs[len(evs)-1])
+	if strings.Contains(string(data), "callId") || !strings.Contains(string(data), `"attempt":2,"retryIn":10000`) {
+		t.Errorf("connection:change = %s", data)
+	}
 	// Transition keeps a zero status code: the SDK's payload always has both fields.
-	data, _ := json.Marshal(Event{Type: TypeStateChange, Transition: &Transition{}})
+	data, _ = json.Marshal(Event{Type: TypeStateChange, Transition: &Transition{}})
 	if !strings.Contains(string(data), `"transition":{"statusCode":0,"reasonText":""}`) {
 		t.Errorf("transition = %s", data)
 	}

@@ -136,18 +136,24 @@ loop:
 			handlers.Add(1)
 			go func() {
 				defer handlers.Done()
-				if err := handle(ctx, sp.Log, opts, c, stop); err != nil {
-					mu.Lock()
-					if recordErr == nil {
-						recordErr = err
-					}
-					mu.Unlock()
+				err := handle(ctx, sp.Log, opts, c, stop)
+				mu.Lock()
+				if err != nil && recordErr == nil {
+					recordErr = err
 				}
+				n := ended
+				mu.Unlock()
+				// For soaks: a leak shows as a trend across calls.
+				f.Logger.Debug("process resources", append([]any{"callsEnded", n}, cmdutil.ProcessResources().LogAttrs()...)...)
 			}()
 		case <-finished:
 			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
 			break loop
 		case <-ctx.Done():
+			// The far end hears why; Close would only say "closed".
+			for _, c := range sp.Phone.Calls() {
+				c.Hangup("interrupted by signal")
+			}
 			break loop
 		case <-sp.Phone.SignalingDone():
 			runErr = sp.Phone.SignalingErr()

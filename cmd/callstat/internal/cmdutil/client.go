@@ -33,6 +33,11 @@ type ClientFlags struct {
 	ICELoopback bool
 	ICEServers  []string
 	Record      string
+	// Reliability: ICE failure detection and signaling reconnection.
+	ICEDisconnectedTimeout time.Duration
+	ICEFailedTimeout       time.Duration
+	ReconnectDelay         time.Duration
+	ReconnectAttempts      int
 	// Events is --events: a file, "-" for stdout, or "" for none.
 	Events string
 	// Live, when set, is shared by several softphones of one process
@@ -65,6 +70,14 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
 	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
 	fl.StringVar(&o.TokenURL, "token-url", "", "fetch the token parameters with GET from this URL (e.g. http://127.0.0.1:3000/callparameters)")
+	fl.DurationVar(&o.ICEDisconnectedTimeout, "ice-disconnected-timeout", call.DefaultICEDisconnectedTimeout,
+		"media is disconnected after receiving nothing from the far end for this long")
+	fl.DurationVar(&o.ICEFailedTimeout, "ice-failed-timeout", call.DefaultICEFailedTimeout,
+		"a disconnected call fails (and ends) after this much longer")
+	fl.DurationVar(&o.ReconnectDelay, "reconnect-delay", call.DefaultReconnectDelay,
+		"wait before redialling a lost signaling server; doubles after each failed attempt")
+	fl.IntVar(&o.ReconnectAttempts, "reconnect-attempts", call.DefaultReconnectAttempts,
+		"how many times to redial a lost signaling server (0: never)")
 	for _, b := range []struct{ flag, env string }{
 		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
 		{"ca-file", EnvCAFile}, {"token-file", EnvTokenFile}, {"token-url", EnvTokenURL},
@@ -105,6 +118,16 @@ func (o *ClientFlags) Validate() error {
 	}
 	if o.Interval < 10*time.Millisecond {
 		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
+	}
+	// Zero (a ClientFlags built in code, as demo does) means the default.
+	if o.ICEDisconnectedTimeout < 0 || o.ICEFailedTimeout < 0 {
+		return FlagErrorf("--ice-disconnected-timeout and --ice-failed-timeout must not be negative")
+	}
+	if o.ReconnectAttempts < 0 {
+		return FlagErrorf("--reconnect-attempts must not be negative")
+	}
+	if o.ReconnectDelay < 0 || (o.ReconnectDelay > 0 && o.ReconnectDelay < 10*time.Millisecond) {
+		return FlagErrorf("invalid --reconnect-delay %s: must be at least 10ms", o.ReconnectDelay)
 	}
 	for _, s := range o.ICEServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&
@@ -187,6 +210,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	sp.Collector = stats.NewCollector(stats.CollectorConfig{
 		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
 		OnSample: sp.Live.OnSample, OnSampleError: sp.Live.OnSampleError,
+		// Samples the store refuses (a full disk) end up next to it, or
+		// in the temporary directory when that disk is the full one.
+		FallbackDirs: []string{filepath.Dir(o.Store), os.TempDir()},
 	})
 	src, err := audio.Open(ctx, o.AudioSpec, log)
 	if err != nil {
@@ -198,19 +224,23 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Source = src
 	ph, err := call.NewPhone(ctx, call.Config{
-		TLSConfig:     o.TLS,
-		Credentials:   creds,
-		RegisterToken: regToken,
-		ServerURL:     o.Server,
-		Identity:      identity,
-		Register:      register,
-		Source:        src,
-		RecordPath:    o.recordPath(),
-		ICEServers:    o.ICEServerList(),
-		ICELoopback:   o.ICELoopback,
-		Logger:        log,
-		Hooks:         call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
-		AnswerTimeout: answerTimeout,
+		TLSConfig:              o.TLS,
+		Credentials:            creds,
+		RegisterToken:          regToken,
+		ServerURL:              o.Server,
+		Identity:               identity,
+		Register:               register,
+		Source:                 src,
+		RecordPath:             o.recordPath(),
+		ICEServers:             o.ICEServerList(),
+		ICELoopback:            o.ICELoopback,
+		Logger:                 log,
+		ICEDisconnectedTimeout: o.ICEDisconnectedTimeout,
+		ICEFailedTimeout:       o.ICEFailedTimeout,
+		ReconnectDelay:         o.ReconnectDelay,
+		ReconnectAttempts:      o.ReconnectAttempts,
+		Hooks:                  call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
+		AnswerTimeout:          answerTimeout,
 	})
 	if err != nil {
 		sp.Close()

@@ -38,6 +38,24 @@ func TestClientFlagsFromEnvironment(t *testing.T) {
 					reflect.DeepEqual(o.ICEServers, []string{"stun:c.example.com"})
 			},
 		},
+		{
+			name: "reliability defaults: pion's ICE timeouts, the SDK's reconnection",
+			check: func(o *ClientFlags) bool {
+				return o.ICEDisconnectedTimeout == 5*time.Second && o.ICEFailedTimeout == 25*time.Second &&
+					o.ReconnectDelay == 5*time.Second && o.ReconnectAttempts == 5
+			},
+		},
+		{
+			name: "reliability flags",
+			args: []string{"--ice-disconnected-timeout", "1s", "--ice-failed-timeout", "2s", "--reconnect-delay", "100ms", "--reconnect-attempts", "0"},
+			check: func(o *ClientFlags) bool {
+				return o.ICEDisconnectedTimeout == time.Second && o.ICEFailedTimeout == 2*time.Second &&
+					o.ReconnectDelay == 100*time.Millisecond && o.ReconnectAttempts == 0
+			},
+		},
+		{name: "negative ICE timeout", args: []string{"--ice-failed-timeout", "-1s"}, wantErr: "must not be negative"},
+		{name: "negative attempts", args: []string{"--reconnect-attempts", "-1"}, wantErr: "--reconnect-attempts must not be negative"},
+		{name: "tiny reconnect delay", args: []string{"--reconnect-delay", "1ms"}, wantErr: "invalid --reconnect-delay"},
 		{name: "bad duration", env: map[string]string{EnvInterval: "soon"}, wantErr: `invalid CALLSTAT_INTERVAL="soon"`},
 		{name: "bad bool", env: map[string]string{EnvICELoopback: "maybe"}, wantErr: `invalid CALLSTAT_ICE_LOOPBACK="maybe"`},
 		{name: "bad value the flag would refuse too", env: map[string]string{EnvAudio: "mp3"}, wantErr: "invalid audio source"},
