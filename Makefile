@@ -49,7 +49,8 @@ deps:
 # tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
 # fail rather than skip without it. The reliability tests make network
 # namespaces (iproute2) and drop packets with tc netem, or with nftables
-# where the kernel has no netem.
+# where the kernel has no netem; the ground-truth stats tests make network
+# namespaces too (cmd/callstat/internal/netlab).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \

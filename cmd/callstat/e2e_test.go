@@ -73,6 +73,13 @@ func startIn(t *testing.T, name, netns string, env []string, args ...string) *pr
 		cmd = exec.Command("ip", append([]string{"netns", "exec", netns, binary}, args...)...)
 	}
 	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, name, cmd)
+}
+
+// startCmd runs a command that runs callstat (perhaps through "ip netns
+// exec") and follows its JSON logs.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, cmd: cmd, grew: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = &p.stdout
 	stderr, err := cmd.StderrPipe()
@@ -246,6 +253,13 @@ func runEnv(t *testing.T, timeout time.Duration, env []string, args ...string) (
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), env...)
+	return runCmd(t, ctx, cmd)
+}
+
+// runCmd runs cmd, made with ctx, to completion.
+func runCmd(t *testing.T, ctx context.Context, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
+	args := cmd.Args[1:]
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -527,5 +541,132 @@ func TestServeHealthAndSignals(t *testing.T) {
 	srv.signal(syscall.SIGTERM)
 	if code := srv.wait(10 * time.Second); code != 0 {
 		t.Errorf("serve exit %d after SIGTERM, want 0", code)
+	}
+}
+
+// One real call, checked the way a CI job uses callstat: the summary at
+// the end of the call and from the store, a gate that must fail, the
+// references of every sample, and the webrtc-internals export against the
+// seed file.
+func TestEndToEndStatsAndGates(t *testing.T) {
+	t.Parallel()
+	url, _ := serve(t)
+	dir := t.TempDir()
+	aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
+	alice := answerer(t, url, "alice@example.com", aliceStore)
+
+	// MOS tops out at 4.43: this gate cannot pass, so the call exits 13.
+	stdout, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
+		"--server", url, "--store", bobStore, "--ice-loopback", "--audio", "tone", "--duration", "3s", "--assert", "mos>=4.5,loss<=1%")
+	callID := strings.TrimSpace(stdout)
+	if code != 13 {
+		t.Fatalf("call --assert mos>=4.5 exit %d, want 13; stderr:\n%s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^assertion failed: call `+regexp.QuoteMeta(callID)+`: mos min is [0-9.]+, limit >= 4\.50 \(mos>=4\.5\)$`).MatchString(stderr) ||
+		strings.Contains(stderr, "loss is") {
+		t.Errorf("stderr lacks exactly one breach line for mos:\n%s", stderr)
+	}
+	if !regexp.MustCompile(`(?m)^CALL\s+PARTICIPANT\s+START.*MOS min/mean$`).MatchString(stderr) ||
+		!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(callID)+`\s+bob@example\.com\s`).MatchString(stderr) {
+		t.Errorf("call did not print its summary:\n%s", stderr)
+	}
+	// The answerer (JSON logs) prints its own summary of the call, as a
+	// JSON line like its log lines.
+	line := alice.waitLog(10*time.Second, "call summary", map[string]any{"level": "INFO"})
+	if sum, _ := line["summary"].(map[string]any); sum["callId"] != callID || sum["participant"] != "alice@example.com" ||
+		sum["endState"] != "Ended" || sum["mosMean"] == nil {
+		t.Errorf("answerer's summary line = %v", line)
+	}
+
+	// summary: the same call, as JSON; a gate it meets; a malformed gate.
+	// A gate a loopback call meets even on a busy machine (a process
+	// descheduled for a while reads as jitter).
+	out, errOut, code := run(t, 20*time.Second, "summary", "--store", bobStore, "--json", "--assert", "mos>=3.5,loss<=1%,rtt<=150ms,jitter<=100ms")
+	if code != 0 {
+		t.Fatalf("summary exit %d: %s", code, errOut)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("summary --json: %v\n%s", err, out)
+	}
+	r := rows[0]
+	if r["callId"] != callID || r["endState"] != "Ended" || r["packetsSent"].(float64) < 100 || r["packetsReceived"].(float64) < 100 ||
+		r["lossPercent"] != 0.0 || r["rttP50Ms"] == nil || r["jitterP95Ms"] == nil || r["setupMs"] == nil {
+		t.Errorf("summary row = %v", r)
+	}
+	if mos, _ := r["mosMean"].(float64); mos < 4.0 || mos > 4.44 {
+		t.Errorf("MOS mean on loopback = %v, want about 4.4", r["mosMean"])
+	}
+	if _, errOut, code := run(t, 20*time.Second, "summary", "--store", bobStore, "--assert", "rtt<=150ms,jitter<30xs"); code != 2 ||
+		!strings.Contains(errOut, "invalid --assert at column 21") || !strings.Contains(errOut, "\n  "+strings.Repeat(" ", 20)+"^\n") {
+		t.Errorf("malformed --assert: exit %d, stderr:\n%s", code, errOut)
+	}
+
+	// Every reference of every sample resolves inside the sample.
+	calls := dumpFile(t, bobStore, "bob@example.com")
+	for i, s := range samples(t, calls[0]) {
+		ids := map[string]bool{}
+		for _, o := range s {
+			ids[fmt.Sprint(o["id"])] = true
+		}
+		for _, o := range s {
+			for k, v := range o {
+				if ref, ok := v.(string); ok && strings.HasSuffix(k, "Id") && k != "callId" && !ids[ref] {
+					t.Errorf("sample %d: %v.%s = %q names no object", i, o["id"], k, ref)
+				}
+			}
+		}
+	}
+
+	// The webrtc-internals export holds the seed file's values.
+	outDir := t.TempDir()
+	out, errOut, code = run(t, 20*time.Second, "dump", "--store", bobStore, "--format", "webrtc-internals", "--out", outDir)
+	if code != 0 {
+		t.Fatalf("dump --format webrtc-internals exit %d: %s", code, errOut)
+	}
+	path := strings.TrimSpace(out)
+	if !regexp.MustCompile(`^\d{13}_sdk[A-Za-z0-9.+-]+_webrtc_internals\.json$`).MatchString(filepath.Base(path)) {
+		t.Fatalf("dump printed %q", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dump struct {
+		PeerConnections map[string]struct {
+			Stats map[string]struct{ StatsType, Values string }
+		}
+		UserAgent     string
+		UserAgentData []map[string]string
+	}
+	if err := json.Unmarshal(data, &dump); err != nil {
+		t.Fatal(err)
+	}
+	pc, ok := dump.PeerConnections["1-"+callID]
+	if !ok || !strings.HasPrefix(dump.UserAgent, "callstat/") || len(dump.UserAgentData) != 1 {
+		t.Fatalf("dump: connections %v, UserAgent %q, UserAgentData %v", len(dump.PeerConnections), dump.UserAgent, dump.UserAgentData)
+	}
+	want := map[string][]any{}
+	types := map[string]string{}
+	for _, o := range calls[0].Stats {
+		for k, v := range o {
+			if k != "id" && k != "type" {
+				key := fmt.Sprint(o["id"], "-", k)
+				want[key] = append(want[key], v)
+				types[key] = fmt.Sprint(o["type"])
+			}
+		}
+	}
+	if len(pc.Stats) != len(want) {
+		t.Errorf("export has %d series, seed file %d", len(pc.Stats), len(want))
+	}
+	for key, vs := range want {
+		var got []any
+		if err := json.Unmarshal([]byte(pc.Stats[key].Values), &got); err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(vs) || pc.Stats[key].StatsType != types[key] {
+			t.Errorf("%s: export %v (%s), seed file %v (%s)", key, got, pc.Stats[key].StatsType, vs, types[key])
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
@@ -38,10 +37,10 @@ type Call struct {
 	log    *slog.Logger
 	offer  string // incoming: the caller's offer
 
-	pc     *webrtc.PeerConnection
-	getter pionstats.Getter // RTP stream counters of pc
-	sender *webrtc.RTPSender
-	audio  *gatedTrack // the phone's audio as this call sends it
+	pc      *webrtc.PeerConnection
+	getters pcGetters // what pc's interceptors measure
+	sender  *webrtc.RTPSender
+	audio   *gatedTrack // the phone's audio as this call sends it
 
 	// srcBase is the shared source's media-source figures when this call
 	// attached it: the call's own totals are measured from there.
@@ -342,11 +341,11 @@ func (c *Call) setupPC() error {
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
 	}
-	pc, getter, err := c.p.newPeerConnection(cfg)
+	pc, getters, err := c.p.newPeerConnection(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: creating peer connection: %v", ErrMediaFailure, err)
 	}
-	c.pc, c.getter = pc, getter
+	c.pc, c.getters = pc, getters
 	c.audio = newGatedTrack(c.p.cfg.Source.Track())
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		c.post(pcEvent{candidate: cand, gathered: cand == nil})
@@ -405,8 +404,10 @@ func (c *Call) addLocalAudio() error {
 			}
 		}
 	}
+	c.mu.Lock() // CollectStats reads it from the collector's goroutine
 	c.sender = sender
 	c.srcBase = c.p.cfg.Source.Stats()
+	c.mu.Unlock()
 	sender.Transport().OnStateChange(func(s webrtc.DTLSTransportState) {
 		if s == webrtc.DTLSTransportStateClosed {
 			c.post(pcEvent{dtlsClosed: true})

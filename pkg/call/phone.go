@@ -23,6 +23,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/call/rtcpxr"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -151,11 +152,12 @@ type Phone struct {
 	api  *webrtc.API
 	cert webrtc.Certificate
 
-	// newPC serialises PeerConnection creation so that the stats getter
-	// our interceptor reports during NewPeerConnection can be matched to
-	// the connection being created.
+	// newPC serialises PeerConnection creation so that the getters our
+	// interceptors report during NewPeerConnection can be matched to the
+	// connection being created.
 	newPC     sync.Mutex
 	getterFor pionstats.Getter
+	xrFor     rtcpxr.Getter
 
 	incoming chan *Call
 
@@ -193,7 +195,9 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 		cfg.ReconnectDelay = DefaultReconnectDelay
 	}
 	p := &Phone{}
-	api, err := newAPI(cfg, func(_ string, g pionstats.Getter) { p.getterFor = g })
+	api, err := newAPI(cfg,
+		func(_ string, g pionstats.Getter) { p.getterFor = g },
+		func(_ string, g rtcpxr.Getter) { p.xrFor = g })
 	if err != nil {
 		return nil, err
 	}
@@ -241,20 +245,26 @@ func (p *Phone) connect(ctx context.Context) (*signaling.Client, error) {
 	return sig, nil
 }
 
-// newPeerConnection creates a PeerConnection and returns it with the stats
-// getter of its RTP streams.
-func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pionstats.Getter, error) {
-	p.newPC.Lock()
-	defer p.newPC.Unlock()
-	p.getterFor = nil
-	pc, err := p.api.NewPeerConnection(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pc, p.getterFor, nil
+// pcGetters are what a PeerConnection's own interceptors measure.
+type pcGetters struct {
+	rtp pionstats.Getter // RTP stream counters and RTCP sender/receiver reports
+	xr  rtcpxr.Getter    // round-trip times from RTCP XR (remote-outbound-rtp)
 }
 
-func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.API, error) {
+// newPeerConnection creates a PeerConnection and returns it with the
+// getters of its interceptors.
+func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pcGetters, error) {
+	p.newPC.Lock()
+	defer p.newPC.Unlock()
+	p.getterFor, p.xrFor = nil, nil
+	pc, err := p.api.NewPeerConnection(cfg)
+	if err != nil {
+		return nil, pcGetters{}, err
+	}
+	return pc, pcGetters{rtp: p.getterFor, xr: p.xrFor}, nil
+}
+
+func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpxr.NewPeerConnectionCallback) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: audio.OpusCodec,
@@ -274,6 +284,11 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.A
 	}
 	statsFactory.OnNewPeerConnection(onGetter)
 	ir.Add(statsFactory)
+	// RTCP XR round-trip times for remote-outbound-rtp. After the stats
+	// interceptor so that it sees our XR packets too, like every report.
+	xrFactory := rtcpxr.NewFactory()
+	xrFactory.OnNewPeerConnection(onXR)
+	ir.Add(xrFactory)
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
@@ -283,7 +298,8 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback) (*webrtc.A
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// pion takes an explicit zero as "never", so the defaults are spelled
 	// out. Consent checks go out at least twice per disconnected timeout,
-	// so that a pair that is alive but silent never looks dead.
+	// so that a pair that is alive but silent never looks dead; each
+	// response also updates the candidate pair's currentRoundTripTime.
 	disconnected, failed := cfg.ICEDisconnectedTimeout, cfg.ICEFailedTimeout
 	if disconnected <= 0 {
 		disconnected = DefaultICEDisconnectedTimeout

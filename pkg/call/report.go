@@ -2,86 +2,688 @@ package call
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/callstat/callstat/pkg/call/rtcpxr"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
+// transportID is the id pion gives its only transport (calls bundle every
+// stream on one): every transportId in a report points to it.
+const transportID = "iceTransport"
+
 // CollectStats samples the call for the stats collector: the call state and
-// every RTCStats object of its PeerConnection, plus the sender-side objects
-// pion's GetStats leaves out (outbound-rtp, remote-inbound-rtp), built from
-// the stats interceptor. It fails once the connection is closed, which ends
-// collection as the seed's getStats failure does.
+// a complete W3C report of its PeerConnection (docs/stats-file.md lists
+// every field). pion's GetStats is the starting point; the objects it
+// lacks or leaves half empty are built here, one function per stats type,
+// from the PeerConnection's own interceptors. Every cross-reference
+// (transportId, codecId, localId/remoteId, mediaSourceId,
+// selectedCandidatePairId, …) names an object of the same report. It fails
+// once the connection is closed, which ends collection as the seed's
+// getStats failure does.
 func (c *Call) CollectStats() (stats.Report, error) {
 	c.mu.Lock()
-	state, closed := c.state, c.tornDown
+	state, closed, sender := c.state, c.tornDown, c.sender
 	c.mu.Unlock()
 	if closed || c.pc == nil {
 		return stats.Report{}, fmt.Errorf("%w: call %s has no open peer connection", ErrInvalidState, c.id)
 	}
-	objs, err := stats.FromPion(c.pc.GetStats())
-	if err != nil {
-		return stats.Report{}, err
-	}
-	objs = append(objs, c.senderStats()...)
+	b := c.newReportBuilder(sender)
+	objs := b.build()
+	// The audio measurements (levels, energy, samples, concealment) come
+	// from the audio source and receiver, into the objects built above.
 	objs = c.addAudioStats(objs)
 	stats.SortObjects(objs)
 	return stats.Report{State: state.String(), Objects: objs}, nil
 }
 
-// senderStats builds outbound-rtp and remote-inbound-rtp for the audio
-// sender from the stats interceptor's counters.
-func (c *Call) senderStats() []stats.Object {
-	if c.getter == nil || c.sender == nil {
+// CollectTrackStats is CollectStats narrowed to one track, local (the audio
+// this call sends) or remote (the audio it receives), as the seed SDK's
+// getStats(callId, trackId): the track's streams and every object they
+// refer to. It wraps stats.ErrTrackNotFound for a track the call does not
+// have.
+func (c *Call) CollectTrackStats(trackID string) (stats.Report, error) {
+	r, err := c.CollectStats()
+	if err != nil {
+		return r, err
+	}
+	objs, err := stats.NarrowToTrack(r.Objects, trackID)
+	if err != nil {
+		return stats.Report{}, fmt.Errorf("call %s: %w", c.id, err)
+	}
+	r.Objects = objs
+	return r, nil
+}
+
+// LocalTrackID is the id of the audio track this call sends ("" before
+// the track is attached).
+func (c *Call) LocalTrackID() string {
+	c.mu.Lock()
+	s := c.sender
+	c.mu.Unlock()
+	if s == nil || s.Track() == nil {
+		return ""
+	}
+	return s.Track().ID()
+}
+
+// RemoteTrackIDs are the ids of the tracks the far end sends, as its SDP
+// names them.
+func (c *Call) RemoteTrackIDs() []string {
+	if c.pc == nil {
 		return nil
 	}
-	params := c.sender.GetParameters()
-	if len(params.Encodings) == 0 {
+	var ids []string
+	for _, r := range c.pc.GetReceivers() {
+		for _, t := range r.Tracks() {
+			if t.SSRC() != 0 {
+				ids = append(ids, t.ID())
+			}
+		}
+	}
+	return ids
+}
+
+// reportBuilder holds what one report is built from, read once so that
+// every object describes the same moment.
+type reportBuilder struct {
+	ts       float64 // every object's timestamp, ms since the epoch
+	pion     webrtc.StatsReport
+	getters  pcGetters
+	sender   *webrtc.RTPSender
+	dtls     *webrtc.DTLSTransport
+	localSDP string
+	peerSDP  string
+	mids     map[*webrtc.RTPReceiver]string
+	senderM  string // the sender's mid
+	bitrate  int    // the sender's encoder target, bits/s; 0 when unknown
+
+	// Ids of objects already built, for the references of later ones.
+	codecIDs map[webrtc.PayloadType]string
+	localCer string
+	peerCer  string
+	pairIDs  map[string]bool
+}
+
+func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
+	b := &reportBuilder{
+		pion:     c.pc.GetStats(),
+		getters:  c.getters,
+		sender:   sender,
+		mids:     map[*webrtc.RTPReceiver]string{},
+		codecIDs: map[webrtc.PayloadType]string{},
+		pairIDs:  map[string]bool{},
+	}
+	// One timestamp for the whole report, as browsers do, so that rates
+	// computed between two samples use one clock.
+	b.ts = math.Round(float64(time.Now().UnixNano())/1e3) / 1e3
+	if d := c.pc.CurrentLocalDescription(); d != nil {
+		b.localSDP = d.SDP
+	}
+	if d := c.pc.CurrentRemoteDescription(); d != nil {
+		b.peerSDP = d.SDP
+	}
+	for _, tr := range c.pc.GetTransceivers() {
+		if r := tr.Receiver(); r != nil {
+			b.mids[r] = tr.Mid()
+		}
+		if sender != nil && tr.Sender() == sender {
+			b.senderM = tr.Mid()
+		}
+	}
+	if sender != nil {
+		b.dtls = sender.Transport()
+	}
+	if c.p.cfg.Source != nil {
+		b.bitrate = c.p.cfg.Source.TargetBitrate()
+	}
+	return b
+}
+
+// build returns every object of the report, in no particular order. The
+// order of the calls matters: later types refer to earlier ones.
+func (b *reportBuilder) build() []stats.Object {
+	var objs []stats.Object
+	objs = append(objs, b.peerConnection()...)
+	objs = append(objs, b.certificates()...)
+	objs = append(objs, b.candidates()...)
+	objs = append(objs, b.candidatePairs()...)
+	objs = append(objs, b.transport()...)
+	objs = append(objs, b.codecs()...)
+	objs = append(objs, b.mediaSource()...)
+	objs = append(objs, b.outboundRTP()...)
+	objs = append(objs, b.inboundRTP()...)
+	objs = append(objs, b.others()...)
+	return objs
+}
+
+// ofType returns the objects of one type from pion's report.
+func ofType[T webrtc.Stats](r webrtc.StatsReport) []T {
+	var out []T
+	for _, s := range r {
+		if v, ok := s.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (b *reportBuilder) object(typ webrtc.StatsType, id string) stats.Object {
+	return stats.Object{"id": id, "type": string(typ), "timestamp": b.ts}
+}
+
+// peerConnection is pion's object as is.
+func (b *reportBuilder) peerConnection() []stats.Object {
+	var out []stats.Object
+	for _, pc := range ofType[webrtc.PeerConnectionStats](b.pion) {
+		o := b.object(webrtc.StatsTypePeerConnection, pc.ID)
+		o["dataChannelsOpened"] = pc.DataChannelsOpened
+		o["dataChannelsClosed"] = pc.DataChannelsClosed
+		o["dataChannelsRequested"] = pc.DataChannelsRequested
+		o["dataChannelsAccepted"] = pc.DataChannelsAccepted
+		out = append(out, o)
+	}
+	return out
+}
+
+// certificates are our certificate (from pion) and the far end's (from
+// the DTLS handshake; pion reports only its own). pion fills
+// issuerCertificateId with the issuer's name rather than an id: callstat's
+// certificates are self-signed, so the field is left out, as W3C says for
+// a certificate without an issuer in the chain.
+func (b *reportBuilder) certificates() []stats.Object {
+	var out []stats.Object
+	for _, cs := range ofType[webrtc.CertificateStats](b.pion) {
+		o := b.object(webrtc.StatsTypeCertificate, cs.ID)
+		o["fingerprint"] = cs.Fingerprint
+		o["fingerprintAlgorithm"] = cs.FingerprintAlgorithm
+		o["base64Certificate"] = cs.Base64Certificate
+		if b.localCer == "" || cs.ID < b.localCer {
+			b.localCer = cs.ID
+		}
+		out = append(out, o)
+	}
+	if b.dtls == nil {
+		return out
+	}
+	der := b.dtls.GetRemoteCertificate()
+	if len(der) == 0 {
+		return out
+	}
+	sum := sha256.Sum256(der)
+	hexes := make([]string, len(sum))
+	for i, v := range sum {
+		hexes[i] = fmt.Sprintf("%02x", v)
+	}
+	b.peerCer = "certificate-remote-" + strings.Join(hexes[:8], "")
+	o := b.object(webrtc.StatsTypeCertificate, b.peerCer)
+	o["fingerprint"] = strings.Join(hexes, ":")
+	o["fingerprintAlgorithm"] = "sha-256"
+	o["base64Certificate"] = base64.StdEncoding.EncodeToString(der)
+	return append(out, o)
+}
+
+// candidates are the local and remote ICE candidates. W3C renamed "ip" to
+// "address"; both are written, for readers of either name.
+func (b *reportBuilder) candidates() []stats.Object {
+	var out []stats.Object
+	for _, cs := range ofType[webrtc.ICECandidateStats](b.pion) {
+		o := b.object(cs.Type, cs.ID)
+		o["transportId"] = transportID
+		o["address"] = cs.IP
+		o["ip"] = cs.IP
+		o["port"] = cs.Port
+		o["protocol"] = cs.Protocol
+		o["candidateType"] = cs.CandidateType.String()
+		o["priority"] = cs.Priority
+		if cs.NetworkType != "" {
+			o["networkType"] = cs.NetworkType
+		}
+		if cs.URL != "" {
+			o["url"] = cs.URL
+		}
+		if cs.RelayProtocol != "" {
+			o["relayProtocol"] = cs.RelayProtocol
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// candidatePairs are pion's pairs with the transport they belong to, and
+// without the timestamps pion never set (it converts Go's zero time into a
+// large negative number).
+func (b *reportBuilder) candidatePairs() []stats.Object {
+	var out []stats.Object
+	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+		o := b.object(webrtc.StatsTypeCandidatePair, p.ID)
+		o["transportId"] = transportID
+		o["localCandidateId"] = p.LocalCandidateID
+		o["remoteCandidateId"] = p.RemoteCandidateID
+		o["state"] = string(p.State)
+		o["nominated"] = p.Nominated
+		o["packetsSent"] = p.PacketsSent
+		o["packetsReceived"] = p.PacketsReceived
+		o["bytesSent"] = p.BytesSent
+		o["bytesReceived"] = p.BytesReceived
+		o["totalRoundTripTime"] = p.TotalRoundTripTime
+		o["requestsSent"] = p.RequestsSent
+		o["requestsReceived"] = p.RequestsReceived
+		o["responsesSent"] = p.ResponsesSent
+		o["responsesReceived"] = p.ResponsesReceived
+		o["consentRequestsSent"] = p.ConsentRequestsSent
+		o["packetsDiscardedOnSend"] = p.PacketsDiscardedOnSend
+		o["bytesDiscardedOnSend"] = p.BytesDiscardedOnSend
+		// Only a pair that got a STUN response has measured anything.
+		if p.ResponsesReceived > 0 {
+			o["currentRoundTripTime"] = p.CurrentRoundTripTime
+		}
+		// pion estimates no bandwidth for audio; 0 would read as "none
+		// available", so the fields are left out until it does.
+		if p.AvailableOutgoingBitrate > 0 {
+			o["availableOutgoingBitrate"] = p.AvailableOutgoingBitrate
+		}
+		if p.AvailableIncomingBitrate > 0 {
+			o["availableIncomingBitrate"] = p.AvailableIncomingBitrate
+		}
+		for name, ts := range map[string]webrtc.StatsTimestamp{
+			"lastPacketSentTimestamp":       p.LastPacketSentTimestamp,
+			"lastPacketReceivedTimestamp":   p.LastPacketReceivedTimestamp,
+			"firstRequestTimestamp":         p.FirstRequestTimestamp,
+			"lastRequestTimestamp":          p.LastRequestTimestamp,
+			"firstResponseTimestamp":        p.FirstResponseTimestamp,
+			"lastResponseTimestamp":         p.LastResponseTimestamp,
+			"firstRequestReceivedTimestamp": p.FirstRequestReceivedTimestamp,
+			"lastRequestReceivedTimestamp":  p.LastRequestReceivedTimestamp,
+			"consentExpiredTimestamp":       p.ConsentExpiredTimestamp,
+		} {
+			if ts > 0 {
+				o[name] = float64(ts)
+			}
+		}
+		b.pairIDs[p.ID] = true
+		out = append(out, o)
+	}
+	return out
+}
+
+// transport is the one ICE+DTLS transport. pion fills bytes and the DTLS
+// fields; the packet counters (summed over the candidate pairs), the ICE
+// role and state, the DTLS role, the selected pair and the certificates
+// are filled here.
+func (b *reportBuilder) transport() []stats.Object {
+	var ts webrtc.TransportStats
+	found := false
+	for _, t := range ofType[webrtc.TransportStats](b.pion) {
+		if t.ID == transportID {
+			ts, found = t, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	o := b.object(webrtc.StatsTypeTransport, transportID)
+	o["bytesSent"] = ts.BytesSent
+	o["bytesReceived"] = ts.BytesReceived
+	var sent, received uint32
+	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+		sent += p.PacketsSent
+		received += p.PacketsReceived
+	}
+	o["packetsSent"] = sent
+	o["packetsReceived"] = received
+	o["dtlsState"] = ts.DTLSState.String()
+	if ts.TLSVersion != "" {
+		o["tlsVersion"] = ts.TLSVersion
+	}
+	if ts.DTLSCipher != "" {
+		o["dtlsCipher"] = ts.DTLSCipher
+	}
+	if ts.SRTPCipher != "" {
+		o["srtpCipher"] = ts.SRTPCipher
+	}
+	o["dtlsRole"] = dtlsRole(b.localSDP, b.peerSDP)
+	if b.dtls != nil {
+		if ice := b.dtls.ICETransport(); ice != nil {
+			o["iceRole"] = iceRole(ice.Role())
+			o["iceState"] = iceState(ice.State())
+			if sel, ok := ice.GetSelectedCandidatePairStats(); ok && b.pairIDs[sel.ID] {
+				o["selectedCandidatePairId"] = sel.ID
+			}
+		}
+	}
+	if ufrag := sdpAttr(b.localSDP, "ice-ufrag"); ufrag != "" {
+		o["iceLocalUsernameFragment"] = ufrag
+	}
+	if b.localCer != "" {
+		o["localCertificateId"] = b.localCer
+	}
+	if b.peerCer != "" {
+		o["remoteCertificateId"] = b.peerCer
+	}
+	return []stats.Object{o}
+}
+
+// codecs are the codecs of the connection's media engine, on our one
+// transport.
+func (b *reportBuilder) codecs() []stats.Object {
+	var out []stats.Object
+	for _, cs := range ofType[webrtc.CodecStats](b.pion) {
+		o := b.object(webrtc.StatsTypeCodec, cs.ID)
+		o["transportId"] = transportID
+		o["payloadType"] = cs.PayloadType
+		o["mimeType"] = cs.MimeType
+		o["clockRate"] = cs.ClockRate
+		if cs.Channels > 0 {
+			o["channels"] = cs.Channels
+		}
+		if cs.SDPFmtpLine != "" {
+			o["sdpFmtpLine"] = cs.SDPFmtpLine
+		}
+		if prev, dup := b.codecIDs[cs.PayloadType]; !dup || cs.ID < prev {
+			b.codecIDs[cs.PayloadType] = cs.ID
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// codecID is the id of the codec object for a payload type, "" if none.
+func (b *reportBuilder) codecID(pt webrtc.PayloadType) string { return b.codecIDs[pt] }
+
+// localTrack is the track the sender sends, if any.
+func (b *reportBuilder) localTrack() webrtc.TrackLocal {
+	if b.sender == nil {
+		return nil
+	}
+	return b.sender.Track()
+}
+
+func mediaSourceID(trackID string) string { return "media-source-" + trackID }
+
+// mediaSource describes the audio track we send. The audio measurements
+// (audioLevel, totalAudioEnergy, totalSamplesDuration) are the audio
+// source's to add.
+func (b *reportBuilder) mediaSource() []stats.Object {
+	t := b.localTrack()
+	if t == nil {
+		return nil
+	}
+	o := b.object(webrtc.StatsTypeMediaSource, mediaSourceID(t.ID()))
+	o["kind"] = t.Kind().String()
+	o["trackIdentifier"] = t.ID()
+	return []stats.Object{o}
+}
+
+// outboundRTP is the stream we send, with the far end's view of it
+// (remote-inbound-rtp, from its RTCP receiver reports) once one arrived.
+// pion's GetStats has neither; the stats interceptor has the counters.
+func (b *reportBuilder) outboundRTP() []stats.Object {
+	if b.sender == nil || b.getters.rtp == nil {
+		return nil
+	}
+	params := b.sender.GetParameters()
+	if len(params.Encodings) == 0 || params.Encodings[0].SSRC == 0 {
 		return nil
 	}
 	ssrc := uint32(params.Encodings[0].SSRC)
-	st := c.getter.Get(ssrc)
+	st := b.getters.rtp.Get(ssrc)
 	if st == nil {
 		return nil
 	}
-	ts := float64(time.Now().UnixNano()) / 1e6
+	kind := "audio"
+	if t := b.localTrack(); t != nil {
+		kind = t.Kind().String()
+	}
+	var codec string
+	if len(params.Codecs) > 0 {
+		codec = b.codecID(params.Codecs[0].PayloadType)
+	}
 	outID := fmt.Sprintf("outbound-rtp-%d", ssrc)
 	remoteID := fmt.Sprintf("remote-inbound-rtp-%d", ssrc)
-	out := stats.Object{
-		"id":              outID,
-		"type":            string(webrtc.StatsTypeOutboundRTP),
-		"timestamp":       ts,
-		"ssrc":            ssrc,
-		"kind":            "audio",
-		"packetsSent":     st.OutboundRTPStreamStats.PacketsSent,
-		"bytesSent":       st.OutboundRTPStreamStats.BytesSent,
-		"headerBytesSent": st.HeaderBytesSent,
-		"nackCount":       st.OutboundRTPStreamStats.NACKCount,
+
+	out := b.object(webrtc.StatsTypeOutboundRTP, outID)
+	out["ssrc"] = ssrc
+	out["kind"] = kind
+	out["transportId"] = transportID
+	if codec != "" {
+		out["codecId"] = codec
 	}
+	if b.senderM != "" {
+		out["mid"] = b.senderM
+	}
+	if t := b.localTrack(); t != nil {
+		out["mediaSourceId"] = mediaSourceID(t.ID())
+	}
+	sent := st.OutboundRTPStreamStats
+	out["packetsSent"] = sent.PacketsSent
+	out["bytesSent"] = sent.BytesSent
+	out["headerBytesSent"] = sent.HeaderBytesSent
+	// Audio is never retransmitted here: no RTX is negotiated and pion's
+	// NACK responder serves video only.
+	out["retransmittedPacketsSent"] = 0
+	out["retransmittedBytesSent"] = 0
+	out["nackCount"] = sent.NACKCount
+	if b.bitrate > 0 {
+		out["targetBitrate"] = b.bitrate
+	}
+	out["active"] = true
 	objs := []stats.Object{out}
+
 	ri := st.RemoteInboundRTPStreamStats
-	if ri.PacketsReceived > 0 || ri.PacketsLost != 0 || ri.RoundTripTimeMeasurements > 0 {
-		out["remoteId"] = remoteID
-		objs = append(objs, stats.Object{
-			"id":                        remoteID,
-			"type":                      string(webrtc.StatsTypeRemoteInboundRTP),
-			"timestamp":                 ts,
-			"ssrc":                      ssrc,
-			"kind":                      "audio",
-			"localId":                   outID,
-			"packetsReceived":           ri.PacketsReceived,
-			"packetsLost":               ri.PacketsLost,
-			"fractionLost":              ri.FractionLost,
-			"jitter":                    ri.Jitter,
-			"roundTripTime":             ri.RoundTripTime.Seconds(),
-			"totalRoundTripTime":        ri.TotalRoundTripTime.Seconds(),
-			"roundTripTimeMeasurements": ri.RoundTripTimeMeasurements,
-		})
+	if ri.PacketsReceived == 0 && ri.PacketsLost == 0 && ri.RoundTripTimeMeasurements == 0 {
+		return objs // no receiver report yet
 	}
-	return objs
+	out["remoteId"] = remoteID
+	o := b.object(webrtc.StatsTypeRemoteInboundRTP, remoteID)
+	o["ssrc"] = ssrc
+	o["kind"] = kind
+	o["transportId"] = transportID
+	if codec != "" {
+		o["codecId"] = codec
+	}
+	o["localId"] = outID
+	o["packetsReceived"] = ri.PacketsReceived
+	o["packetsLost"] = ri.PacketsLost
+	o["fractionLost"] = ri.FractionLost
+	o["jitter"] = ri.Jitter
+	o["roundTripTimeMeasurements"] = ri.RoundTripTimeMeasurements
+	o["totalRoundTripTime"] = ri.TotalRoundTripTime.Seconds()
+	if ri.RoundTripTimeMeasurements > 0 {
+		o["roundTripTime"] = ri.RoundTripTime.Seconds()
+	}
+	return append(objs, o)
+}
+
+// inboundRTP is every stream we receive, from the first packet on, with
+// the far end's view of it (remote-outbound-rtp, from its RTCP sender
+// reports; the round-trip time from RTCP XR) once one arrived. pion's own
+// inbound-rtp lacks the track, and its remote-outbound-rtp does not exist.
+// The audio measurements (audioLevel, totalSamplesReceived, …) are the
+// audio receiver's to add.
+func (b *reportBuilder) inboundRTP() []stats.Object {
+	if b.getters.rtp == nil {
+		return nil
+	}
+	var out []stats.Object
+	for r, mid := range b.mids {
+		for _, t := range r.Tracks() {
+			if t.SSRC() == 0 {
+				continue
+			}
+			out = append(out, b.inboundStream(t, mid)...)
+		}
+	}
+	return out
+}
+
+func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats.Object {
+	ssrc := uint32(t.SSRC())
+	st := b.getters.rtp.Get(ssrc)
+	if st == nil || st.InboundRTPStreamStats.PacketsReceived == 0 {
+		return nil // W3C: inbound-rtp exists from the first packet
+	}
+	in := st.InboundRTPStreamStats
+	inID := fmt.Sprintf("inbound-rtp-%d", ssrc)
+	remoteID := fmt.Sprintf("remote-outbound-rtp-%d", ssrc)
+	codec := b.codecID(t.Codec().PayloadType)
+	kind := t.Kind().String()
+
+	o := b.object(webrtc.StatsTypeInboundRTP, inID)
+	o["ssrc"] = ssrc
+	o["kind"] = kind
+	o["transportId"] = transportID
+	if codec != "" {
+		o["codecId"] = codec
+	}
+	if mid != "" {
+		o["mid"] = mid
+	}
+	o["trackIdentifier"] = t.ID()
+	o["packetsReceived"] = in.PacketsReceived
+	o["packetsLost"] = in.PacketsLost
+	o["jitter"] = in.Jitter
+	o["bytesReceived"] = in.BytesReceived
+	o["headerBytesReceived"] = in.HeaderBytesReceived
+	o["nackCount"] = in.NACKCount
+	if !in.LastPacketReceivedTimestamp.IsZero() {
+		o["lastPacketReceivedTimestamp"] = float64(in.LastPacketReceivedTimestamp.UnixNano()) / 1e6
+	}
+	objs := []stats.Object{o}
+
+	ro := st.RemoteOutboundRTPStreamStats
+	if ro.ReportsSent == 0 {
+		return objs // no sender report yet
+	}
+	o["remoteId"] = remoteID
+	r := b.object(webrtc.StatsTypeRemoteOutboundRTP, remoteID)
+	r["ssrc"] = ssrc
+	r["kind"] = kind
+	r["transportId"] = transportID
+	if codec != "" {
+		r["codecId"] = codec
+	}
+	r["localId"] = inID
+	r["packetsSent"] = ro.PacketsSent
+	r["bytesSent"] = ro.BytesSent
+	r["remoteTimestamp"] = float64(ro.RemoteTimeStamp.UnixNano()) / 1e6
+	r["reportsSent"] = ro.ReportsSent
+	var rtt rtcpxr.RTT
+	if b.getters.xr != nil {
+		rtt, _ = b.getters.xr.Get(ssrc)
+	}
+	r["roundTripTimeMeasurements"] = rtt.RoundTripTimeMeasurements
+	r["totalRoundTripTime"] = rtt.TotalRoundTripTime.Seconds()
+	if rtt.RoundTripTimeMeasurements > 0 {
+		r["roundTripTime"] = rtt.RoundTripTime.Seconds()
+	}
+	return append(objs, r)
+}
+
+// others are the objects of types not built above (a data channel, an
+// SCTP transport, audio playout, anything a newer pion adds), converted
+// through their JSON tags. The SCTP transport is left out while it is not
+// connected: audio calls never start one, and pion reports it anyway with
+// zeros and an empty transportId.
+func (b *reportBuilder) others() []stats.Object {
+	var out []stats.Object
+	for id, s := range b.pion {
+		switch v := s.(type) {
+		case webrtc.PeerConnectionStats, webrtc.CertificateStats, webrtc.ICECandidateStats,
+			webrtc.ICECandidatePairStats, webrtc.TransportStats, webrtc.CodecStats,
+			webrtc.InboundRTPStreamStats:
+			continue
+		case webrtc.SCTPTransportStats:
+			if v.BytesSent == 0 && v.BytesReceived == 0 {
+				continue
+			}
+		}
+		o, err := stats.ToObject(s)
+		if err != nil {
+			continue
+		}
+		if o.ID() == "" {
+			o["id"] = id
+		}
+		if tid, ok := o["transportId"].(string); ok && tid == "" {
+			o["transportId"] = transportID
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// iceRole is the W3C name of an ICE role.
+func iceRole(r webrtc.ICERole) string {
+	switch r {
+	case webrtc.ICERoleControlling:
+		return "controlling"
+	case webrtc.ICERoleControlled:
+		return "controlled"
+	default:
+		return "unknown"
+	}
+}
+
+// iceState is the W3C name of an ICE transport state.
+func iceState(s webrtc.ICETransportState) string {
+	switch s {
+	case webrtc.ICETransportStateNew:
+		return "new"
+	case webrtc.ICETransportStateChecking:
+		return "checking"
+	case webrtc.ICETransportStateConnected:
+		return "connected"
+	case webrtc.ICETransportStateCompleted:
+		return "completed"
+	case webrtc.ICETransportStateDisconnected:
+		return "disconnected"
+	case webrtc.ICETransportStateFailed:
+		return "failed"
+	case webrtc.ICETransportStateClosed:
+		return "closed"
+	default:
+		return "new"
+	}
+}
+
+// dtlsRole derives our DTLS role from the a=setup attributes of the two
+// descriptions (RFC 5763): "active" is the DTLS client, "passive" the
+// server; the offerer's "actpass" takes the opposite of the answer.
+func dtlsRole(localSDP, remoteSDP string) string {
+	switch sdpAttr(localSDP, "setup") {
+	case "active":
+		return "client"
+	case "passive":
+		return "server"
+	case "actpass":
+		switch sdpAttr(remoteSDP, "setup") {
+		case "active":
+			return "server"
+		case "passive":
+			return "client"
+		}
+	}
+	return "unknown"
+}
+
+// sdpAttr returns the value of the first a=<name>: line of an SDP.
+func sdpAttr(sdp, name string) string {
+	prefix := "a=" + name + ":"
+	for line := range strings.SplitSeq(sdp, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // CollectStatsHooks returns hooks that start collecting a call's stats when

@@ -104,7 +104,8 @@ type entry struct {
 	participant string
 	next        time.Time
 	seq         int
-	index       int // in the heap, -1 when not scheduled
+	index       int      // in the heap, -1 when not scheduled
+	prev        []Object // the last sample, for the interval's quality
 }
 
 func entryKey(participant, callID string) string { return participant + "\x00" + callID }
@@ -314,6 +315,12 @@ func (c *Collector) sample(e *entry) (Sample, error) {
 		return Sample{}, err
 	}
 	s := NewSample(c.cfg.SDK, e.callID, e.participant, e.seq, time.Now(), r)
+	// The MOS of the interval since the previous sample goes into the
+	// SDK entry; the collector is where both samples are at hand.
+	if q, ok := IntervalQuality(e.prev, s.Objects); ok {
+		q.SetOn(s.Objects[0])
+	}
+	e.prev = s.Objects
 	e.seq++
 	if c.cfg.OnSample != nil {
 		c.cfg.OnSample(s)

@@ -602,3 +602,55 @@ func TestCollectorDefaults(t *testing.T) {
 		t.Errorf("Stop() = %v", err)
 	}
 }
+
+// mediaSource is a call whose far end sends 50 packets a second and loses
+// every tenth, over a 40 ms round trip.
+type mediaSource struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (s *mediaSource) ID() string { return "m" }
+
+func (s *mediaSource) CollectStats() (stats.Report, error) {
+	s.mu.Lock()
+	s.n++
+	n := float64(s.n)
+	s.mu.Unlock()
+	return stats.Report{State: "Connected", Objects: []stats.Object{
+		{"id": "RI", "type": "remote-inbound-rtp", "roundTripTime": 0.040, "roundTripTimeMeasurements": n},
+		{"id": "IN", "type": "inbound-rtp", "packetsReceived": 45 * n, "packetsLost": 5 * n, "jitter": 0.005},
+	}}, nil
+}
+
+// The collector rates each interval against the sample before it, and
+// puts the rating in the SDK entry.
+func TestCollectorRatesEachInterval(t *testing.T) {
+	defer test.CheckRoutines(t)()
+	sink := newFakeSink()
+	var mu sync.Mutex
+	var entries []stats.Object
+	c, _ := newTestCollector(t, sink, testInterval, func(s stats.Sample) {
+		mu.Lock()
+		entries = append(entries, s.Objects[0])
+		mu.Unlock()
+	})
+	defer func() { _ = c.Close() }()
+	c.Start(&mediaSource{}, rec("m"))
+	sink.waitFor(t, "3 samples", func(recs []record) bool { return len(of(recs, "sample", "m")) >= 3 })
+	if err := stop(t, c, "m", true); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := stats.Object{"mos": round3(stats.MOS(40, 5, 10)), "rttMs": 40.0, "jitterMs": 5.0, "intervalLossPercent": 10.0}
+	for i, e := range entries {
+		for k, v := range want {
+			if got, ok := e.Number(k); !ok || got != v.(float64) {
+				t.Errorf("sample %d: %s = %v, want %v", i, k, e[k], v)
+			}
+		}
+	}
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }

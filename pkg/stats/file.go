@@ -20,6 +20,12 @@ func StatsFileName(now time.Time, version string) string {
 	return fmt.Sprintf("%d_sdk%s_call_stats.json", now.UnixMilli(), safeVersion(version))
 }
 
+// InternalsFileName names a webrtc-internals dump:
+// <unix-ms>_sdk<version>_webrtc_internals.json.
+func InternalsFileName(now time.Time, version string) string {
+	return fmt.Sprintf("%d_sdk%s_webrtc_internals.json", now.UnixMilli(), safeVersion(version))
+}
+
 // LogsFileName is the seed's log download name: <unix-ms>_sdk<version>_logs.ndjson.
 func LogsFileName(now time.Time, version string) string {
 	return fmt.Sprintf("%d_sdk%s_logs.ndjson", now.UnixMilli(), safeVersion(version))

@@ -3,27 +3,74 @@ package stats
 import (
 	"encoding/json"
 	"fmt"
+	"math"
+	"sort"
+	"time"
 )
 
-// CallSummary condenses one call's samples into the figures people look at
-// first.
+// CallSummary is one row of "callstat summary": how a call went and the
+// figures people look at first. A figure that was never measured (no RTT
+// before the call connected, no MOS without received audio) is nil, and
+// null in JSON.
 type CallSummary struct {
+	CallID      string    `json:"callId"`
+	Participant string    `json:"participant"`
+	Direction   string    `json:"direction"`
+	Peer        string    `json:"peer"`
+	Start       time.Time `json:"start"`
+	// SetupMs is the time from start to Connected; nil if it never
+	// connected.
+	SetupMs *float64 `json:"setupMs"`
+	// DurationMs is the time from Connected to the end; nil if it never
+	// connected or has not ended.
+	DurationMs *float64 `json:"durationMs"`
+	EndState   string   `json:"endState"` // "" while the call runs (or if its process died)
+	StatusCode int      `json:"statusCode"`
+	Reason     string   `json:"reason"`
+	Error      string   `json:"error,omitempty"`
+
 	Samples         int     `json:"samples"`
 	PacketsSent     float64 `json:"packetsSent"`
 	PacketsReceived float64 `json:"packetsReceived"`
 	PacketsLost     float64 `json:"packetsLost"`
 	// LossPercent is the inbound loss over the whole call.
-	LossPercent float64 `json:"lossPercent"`
-	// JitterMs is the last inbound jitter, in milliseconds.
-	JitterMs float64 `json:"jitterMs"`
-	// RTTMs is the last round-trip time, in milliseconds: from RTCP
-	// (remote-inbound-rtp) when known, else from ICE (candidate-pair).
-	RTTMs float64 `json:"rttMs"`
+	LossPercent *float64 `json:"lossPercent"`
+	// Jitter of the received audio and round-trip time (RTCP, else ICE),
+	// in milliseconds, as percentiles of the per-sample values.
+	JitterP50Ms *float64 `json:"jitterP50Ms"`
+	JitterP95Ms *float64 `json:"jitterP95Ms"`
+	RTTP50Ms    *float64 `json:"rttP50Ms"`
+	RTTP95Ms    *float64 `json:"rttP95Ms"`
+	// MOS estimates of the sampling intervals: the worst and the mean.
+	MOSMin  *float64 `json:"mosMin"`
+	MOSMean *float64 `json:"mosMean"`
 }
 
-// Summarizer builds a CallSummary from samples fed in order.
+// SetCall fills the summary's description of the call from its records.
+func (s *CallSummary) SetCall(rec CallRecord, end EndRecord) {
+	s.CallID, s.Participant, s.Direction, s.Peer, s.Start = rec.CallID, rec.Participant, rec.Direction, rec.Peer, rec.StartedAt
+	s.EndState, s.StatusCode, s.Reason, s.Error = end.State, end.StatusCode, end.Reason, end.Error
+	s.SetupMs, s.DurationMs = nil, nil
+	if !end.ConnectedAt.IsZero() {
+		s.SetupMs = ptr(ms(end.ConnectedAt.Sub(rec.StartedAt)))
+		if !end.EndedAt.IsZero() {
+			s.DurationMs = ptr(ms(end.EndedAt.Sub(end.ConnectedAt)))
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ptr(v float64) *float64 { return &v }
+
+// Summarizer builds a CallSummary's figures from samples fed in order. It
+// keeps one number per sample for the percentiles, so memory grows by a
+// few bytes per sample.
 type Summarizer struct {
-	s CallSummary
+	samples              int
+	sent, received, lost float64
+	haveInbound          bool
+	jitters, rtts, moses []float64
 }
 
 // AddJSON feeds one stored sample (a JSON array of objects).
@@ -37,95 +84,68 @@ func (z *Summarizer) AddJSON(body []byte) error {
 }
 
 // Add feeds one sample. Counters are cumulative, so each sample replaces
-// the figures of the one before; a sample that lacks an object (the stream
+// the counts of the one before; a sample that lacks an object (the stream
 // had not started yet) leaves them as they were.
 func (z *Summarizer) Add(objs []Object) {
-	z.s.Samples++
-	var sent, transportSent, received, lost, jitter float64
-	var haveOutbound, haveInbound bool
-	var rtcpRTT float64
-	var selectedPair string
-	var pairs []Object
+	z.samples++
+	var sent float64
+	var haveOutbound bool
 	for _, o := range objs {
-		switch o.Type() {
-		case "outbound-rtp":
+		switch {
+		case o.Type() == "outbound-rtp":
 			if v, ok := o.Number("packetsSent"); ok {
 				sent += v
 				haveOutbound = true
 			}
-		case "transport":
-			transportSent, _ = o.Number("packetsSent")
-			selectedPair, _ = o["selectedCandidatePairId"].(string)
-		case "inbound-rtp":
-			// Summed over the streams, like packetsSent; the worst
-			// stream's jitter is the one that hurts.
-			if v, ok := o.Number("packetsReceived"); ok {
-				received += v
-				haveInbound = true
+		case IsSDKEntry(o):
+			if v, ok := o.Number(FieldMOS); ok {
+				z.moses = append(z.moses, v)
 			}
-			if v, ok := o.Number("packetsLost"); ok {
-				lost += v
-				haveInbound = true
-			}
-			if v, ok := o.Number("jitter"); ok {
-				jitter = max(jitter, v)
-				haveInbound = true
-			}
-		case "remote-inbound-rtp":
-			if v, ok := o.Number("roundTripTime"); ok && v > rtcpRTT {
-				rtcpRTT = v
-			}
-		case "candidate-pair":
-			pairs = append(pairs, o)
 		}
 	}
 	if haveOutbound {
-		z.s.PacketsSent = sent
-	} else if transportSent > 0 {
-		z.s.PacketsSent = transportSent
+		z.sent = sent
 	}
-	if haveInbound {
-		z.s.PacketsReceived, z.s.PacketsLost, z.s.JitterMs = received, lost, jitter*1000
+	if in := inboundOf(objs); in.present {
+		z.received, z.lost, z.haveInbound = in.received, in.lost, true
+		z.jitters = append(z.jitters, in.jitter*1000)
 	}
-	switch iceRTT := pairRTT(pairs, selectedPair); {
-	case rtcpRTT > 0:
-		z.s.RTTMs = rtcpRTT * 1000
-	case iceRTT > 0:
-		z.s.RTTMs = iceRTT * 1000
+	if rtt, ok := RoundTripTime(objs); ok {
+		z.rtts = append(z.rtts, rtt*1000)
 	}
+}
+
+// Summary returns the figures so far; the call's description is left for
+// SetCall.
+func (z *Summarizer) Summary() CallSummary {
+	s := CallSummary{Samples: z.samples, PacketsSent: z.sent, PacketsReceived: z.received, PacketsLost: z.lost}
 	// packetsLost can go negative (duplicates); a negative loss means none.
-	if total := z.s.PacketsReceived + z.s.PacketsLost; total > 0 && z.s.PacketsLost > 0 {
-		z.s.LossPercent = 100 * z.s.PacketsLost / total
-	} else {
-		z.s.LossPercent = 0
+	if total := z.received + math.Max(z.lost, 0); z.haveInbound && total > 0 {
+		s.LossPercent = ptr(100 * math.Max(z.lost, 0) / total)
 	}
+	s.JitterP50Ms, s.JitterP95Ms = Percentile(z.jitters, 50), Percentile(z.jitters, 95)
+	s.RTTP50Ms, s.RTTP95Ms = Percentile(z.rtts, 50), Percentile(z.rtts, 95)
+	if len(z.moses) > 0 {
+		lo, sum := math.Inf(1), 0.0
+		for _, v := range z.moses {
+			lo = math.Min(lo, v)
+			sum += v
+		}
+		s.MOSMin, s.MOSMean = ptr(lo), ptr(sum/float64(len(z.moses)))
+	}
+	return s
 }
 
-// pairRTT is the ICE round-trip time, in seconds, of the pair in use: the
-// transport's selected pair when it names one, else the nominated pair,
-// else any pair that has measured one.
-func pairRTT(pairs []Object, selected string) float64 {
-	var nominated, first float64
-	for _, p := range pairs {
-		v, ok := p.Number("currentRoundTripTime")
-		if !ok || v <= 0 {
-			continue
-		}
-		if selected != "" && p.ID() == selected {
-			return v
-		}
-		if n, _ := p["nominated"].(bool); n && nominated == 0 {
-			nominated = v
-		}
-		if first == 0 {
-			first = v
-		}
+// Percentile is the nearest-rank p-th percentile of values (nil when there
+// are none): the smallest value that at least p % of the values do not
+// exceed.
+func Percentile(values []float64, p float64) *float64 {
+	if len(values) == 0 {
+		return nil
 	}
-	if nominated > 0 {
-		return nominated
-	}
-	return first
+	sorted := append([]float64(nil), values...)
+	sort.Float64s(sorted)
+	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
+	rank = min(max(rank, 1), len(sorted))
+	return ptr(sorted[rank-1])
 }
-
-// Summary returns the figures so far.
-func (z *Summarizer) Summary() CallSummary { return z.s }

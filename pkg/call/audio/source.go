@@ -187,7 +187,7 @@ func startSource(spec Spec, name, driverID string, log *slog.Logger) (*Source, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: opus parameters: %v", ErrUserMedia, err)
 	}
-	params.BitRate = 32000
+	params.BitRate = opusBitRate
 	selector := mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params))
 	stream, err := mediadevices.GetUserMedia(mediadevices.MediaStreamConstraints{
 		Audio: func(c *mediadevices.MediaTrackConstraints) {
@@ -227,7 +227,10 @@ func startSource(spec Spec, name, driverID string, log *slog.Logger) (*Source, e
 		_ = at.Close()
 		return nil, fmt.Errorf("%w: %s: %w", ErrUserMedia, name, err)
 	}
-	track, err := webrtc.NewTrackLocalStaticSample(OpusCodec, "audio", "callstat-"+string(spec.Kind))
+	// A UUID, as browsers make them: the far end sees it in our SDP, and
+	// two calling processes must not name their tracks alike, or a report
+	// narrowed to one track would find both.
+	track, err := webrtc.NewTrackLocalStaticSample(OpusCodec, uuid.NewString(), "callstat-"+string(spec.Kind))
 	if err != nil {
 		cancel()
 		_ = reader.Close()
@@ -327,6 +330,13 @@ func (s *Source) pump(ctx context.Context) {
 
 // Track is the pion track every call adds to its PeerConnection.
 func (s *Source) Track() *webrtc.TrackLocalStaticSample { return s.track }
+
+// opusBitRate is the Opus encoder's target bitrate, bits/s.
+const opusBitRate = 32000
+
+// TargetBitrate is the encoder's target bitrate in bits/s (the W3C
+// outbound-rtp.targetBitrate).
+func (s *Source) TargetBitrate() int { return opusBitRate }
 
 // Spec is what this source plays.
 func (s *Source) Spec() Spec { return s.spec }

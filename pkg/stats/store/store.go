@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -266,7 +267,11 @@ func trimRing(ctx context.Context, tx *sql.Tx, participant string) ([]stats.Evic
 
 // Participants lists the participants with stored calls, sorted.
 func (s *Store) Participants(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT participant FROM calls ORDER BY participant`)
+	return participantsOf(ctx, s.db)
+}
+
+func participantsOf(ctx context.Context, q querier) ([]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT participant FROM calls ORDER BY participant`)
 	if err != nil {
 		return nil, err
 	}
@@ -462,6 +467,69 @@ func writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant stri
 	return len(cs), nil
 }
 
+// WriteInternals streams a participant's ring as a webrtc-internals dump
+// (stats.InternalsWriter), oldest call first, from one snapshot: one
+// PeerConnection per call, its series built from the call's samples one
+// call at a time. It returns the number of calls written and the ids of
+// those whose series were longer than stats.MaxInternalsPoints and lost
+// their oldest values, as Chrome's would.
+func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant string) (int, []string, error) {
+	var n int
+	var truncated []string
+	err := s.snapshot(ctx, func(q querier) error {
+		cs, err := calls(ctx, q, participant)
+		if err != nil {
+			return err
+		}
+		iw := stats.NewInternalsWriter(w)
+		if err := iw.Begin(); err != nil {
+			return err
+		}
+		var version, platform string
+		for i, c := range cs {
+			acc := stats.NewInternalsCall()
+			towards := map[string]string{"outgoing": "to", "incoming": "from"}[c.Direction]
+			acc.AddEvent(c.StartedAt, "callStart", strings.TrimSpace(c.Direction+" call "+towards+" "+c.Peer))
+			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+				return acc.AddSample(body)
+			}); err != nil {
+				return err
+			}
+			if !c.End.ConnectedAt.IsZero() {
+				acc.AddEvent(c.End.ConnectedAt, "connectionstatechange", "connected")
+			}
+			if !c.End.EndedAt.IsZero() {
+				acc.AddEvent(c.End.EndedAt, "connectionstatechange", "closed")
+				acc.AddEvent(c.End.EndedAt, "callEnd", strings.TrimSpace(fmt.Sprintf("%s %d %s", c.End.State, c.End.StatusCode, c.End.Reason)))
+			}
+			conn := stats.InternalsConnection{
+				Key: fmt.Sprintf("%d-%s", i+1, c.CallID),
+				URL: "callstat://" + url.PathEscape(participant) + "/" + url.PathEscape(c.CallID) +
+					"?direction=" + url.QueryEscape(c.Direction) + "&peer=" + url.QueryEscape(c.Peer),
+				// What every callstat PeerConnection is configured with.
+				RTCConfiguration: "{ bundlePolicy: max-bundle, rtcpMuxPolicy: require }",
+			}
+			if err := iw.WritePeerConnection(conn, acc); err != nil {
+				return err
+			}
+			if acc.Truncated() {
+				truncated = append(truncated, c.CallID)
+			}
+			version = c.SDKVersion
+			if platform == "" {
+				platform = acc.Platform
+			}
+		}
+		ua := "callstat/" + version
+		if platform != "" {
+			ua += " (" + platform + ")"
+		}
+		n = len(cs)
+		return iw.End(ua, []stats.UABrand{{Brand: "callstat", Version: version}})
+	})
+	return n, truncated, err
+}
+
 // trimArray strips the brackets of a JSON array.
 func trimArray(body []byte) []byte {
 	b := bytes.TrimSpace(body)
@@ -483,31 +551,68 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	return nil
 }
 
-// Summarize returns a participant's ring with each call's summary,
-// computed by streaming its samples from one snapshot.
-func (s *Store) Summarize(ctx context.Context, participant string) ([]CallInfo, []stats.CallSummary, error) {
-	var cs []CallInfo
-	var sums []stats.CallSummary
+// Summarize returns one summary per call of a participant's ring, oldest
+// first, or of every participant's (by participant, then age) when
+// participant is "". Each call's samples are streamed from one snapshot.
+func (s *Store) Summarize(ctx context.Context, participant string) ([]stats.CallSummary, error) {
+	var out []stats.CallSummary
 	err := s.snapshot(ctx, func(q querier) error {
-		var err error
-		cs, err = calls(ctx, q, participant)
-		if err != nil {
-			return err
-		}
-		sums = make([]stats.CallSummary, len(cs))
-		for i, c := range cs {
-			var z stats.Summarizer
-			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
-				return z.AddJSON(body)
-			}); err != nil {
+		participants := []string{participant}
+		if participant == "" {
+			var err error
+			if participants, err = participantsOf(ctx, q); err != nil {
 				return err
 			}
-			sums[i] = z.Summary()
+		}
+		for _, p := range participants {
+			cs, err := calls(ctx, q, p)
+			if err != nil {
+				return err
+			}
+			for _, c := range cs {
+				sum, err := summarize(ctx, q, c)
+				if err != nil {
+					return err
+				}
+				out = append(out, sum)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return cs, sums, nil
+	return out, nil
+}
+
+// SummarizeCall returns the summary of one call of a participant's ring.
+// It wraps ErrNoParticipant when the ring does not hold the call.
+func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (stats.CallSummary, error) {
+	var out stats.CallSummary
+	err := s.snapshot(ctx, func(q querier) error {
+		cs, err := calls(ctx, q, participant)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.CallID == callID {
+				out, err = summarize(ctx, q, c)
+				return err
+			}
+		}
+		return fmt.Errorf("%w: call %s of %s", ErrNoParticipant, callID, participant)
+	})
+	return out, err
+}
+
+func summarize(ctx context.Context, q querier, c CallInfo) (stats.CallSummary, error) {
+	var z stats.Summarizer
+	if err := eachSample(ctx, q, c.Participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+		return z.AddJSON(body)
+	}); err != nil {
+		return stats.CallSummary{}, err
+	}
+	sum := z.Summary()
+	sum.SetCall(c.CallRecord, c.End)
+	return sum, nil
 }

@@ -553,19 +553,36 @@ func TestSummarizeAndCallInfo(t *testing.T) {
 		Ends: []stats.EndRecord{{CallID: "c1", Participant: "bob", ConnectedAt: connected, EndedAt: ended,
 			State: "Ended", StatusCode: statusOK, Reason: "bye", Error: "boom"}},
 	})
-	calls, sums, err := st.Summarize(context.Background(), "bob")
+	sums, err := st.Summarize(context.Background(), "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 2 || len(sums) != 2 {
-		t.Fatalf("Summarize = %d calls, %d summaries", len(calls), len(sums))
+	if len(sums) != 2 {
+		t.Fatalf("Summarize = %d summaries, want 2", len(sums))
 	}
-	want := stats.CallSummary{Samples: 2, PacketsSent: 100, PacketsReceived: 96, PacketsLost: 4, LossPercent: 4, JitterMs: 3, RTTMs: 30}
-	if !reflect.DeepEqual(sums[0], want) {
-		t.Errorf("summary = %+v\nwant      %+v", sums[0], want)
+	s := sums[0]
+	if s.CallID != "c1" || s.Participant != "bob" || s.Samples != 2 || s.PacketsSent != 100 || s.PacketsReceived != 96 ||
+		s.PacketsLost != 4 || *s.LossPercent != 4 || *s.JitterP95Ms != 3 || *s.RTTP95Ms != 30 || *s.RTTP50Ms != 20 ||
+		*s.SetupMs != 2000 || *s.DurationMs != 58000 || s.EndState != "Ended" || s.Reason != "bye" || s.Error != "boom" {
+		t.Errorf("summary = %+v", s)
 	}
-	if sums[1] != (stats.CallSummary{}) {
-		t.Errorf("summary of a call without samples = %+v", sums[1])
+	if s2 := sums[1]; s2.CallID != "c2" || s2.Samples != 0 || s2.LossPercent != nil || s2.RTTP50Ms != nil || s2.EndState != "" {
+		t.Errorf("summary of a call without samples = %+v", s2)
+	}
+	one, err := st.SummarizeCall(context.Background(), "bob", "c1")
+	if err != nil || one.CallID != "c1" || one.Samples != 2 {
+		t.Errorf("SummarizeCall = %+v, %v", one, err)
+	}
+	if _, err := st.SummarizeCall(context.Background(), "bob", "nope"); !errors.Is(err, store.ErrNoParticipant) {
+		t.Errorf("SummarizeCall of an unknown call: %v", err)
+	}
+	all, err := st.Summarize(context.Background(), "")
+	if err != nil || len(all) != 2 {
+		t.Errorf("Summarize of every participant = %d rows, %v", len(all), err)
+	}
+	calls, err := st.Calls(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
 	}
 	c := calls[0]
 	if c.CallID != "c1" || c.Participant != "bob" || c.Direction != "outgoing" || c.Peer != "peer-of-bob" ||
@@ -636,5 +653,96 @@ func TestWriteSeedJSONReadsOneSnapshot(t *testing.T) {
 	// The next file sees the eviction.
 	if ids := callIDs(t, st, "bob"); !reflect.DeepEqual(ids, []string{"c1", "c2", "c3", "c4", "c5"}) {
 		t.Errorf("ring after the write = %v", ids)
+	}
+}
+
+// The webrtc-internals dump holds exactly the values of the seed file,
+// transposed into series.
+func TestWriteInternalsRoundTrip(t *testing.T) {
+	st, _ := newStore(t)
+	report := func(i int) stats.Report {
+		ts := float64(t0.UnixMilli() + int64(1000*i))
+		objs := []stats.Object{
+			{"id": "T", "type": "transport", "timestamp": ts, "bytesSent": float64(1000 * i), "dtlsState": "connected"},
+			{"id": "IN", "type": "inbound-rtp", "timestamp": ts, "packetsReceived": float64(50 * i), "jitter": 0.001 * float64(i)},
+		}
+		if i > 1 {
+			objs = append(objs, stats.Object{"id": "RI", "type": "remote-inbound-rtp", "timestamp": ts, "roundTripTime": 0.02})
+		}
+		return stats.Report{State: "Connected", Objects: objs}
+	}
+	var samples []stats.Sample
+	for _, c := range []string{"c1", "c2"} {
+		for i := 0; i < 4; i++ {
+			samples = append(samples, stats.NewSample(testSDK, c, "bob", i, t0.Add(time.Duration(i)*time.Second), report(i)))
+		}
+	}
+	write(t, st, stats.Batch{
+		Begins:  []stats.CallRecord{begin("bob", "c1"), begin("bob", "c2")},
+		Samples: samples,
+		Ends: []stats.EndRecord{{CallID: "c1", Participant: "bob", ConnectedAt: t0.Add(time.Second), EndedAt: t0.Add(4 * time.Second),
+			State: "Ended", StatusCode: statusOK, Reason: "bye"}},
+	})
+	var seed, dump bytes.Buffer
+	if _, err := st.WriteSeedJSON(context.Background(), &seed, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	n, truncated, err := st.WriteInternals(context.Background(), &dump, "bob")
+	if err != nil || n != 2 || len(truncated) != 0 {
+		t.Fatalf("WriteInternals = %d, %v, %v", n, truncated, err)
+	}
+	calls, err := stats.ReadFile(&seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := stats.ReadInternals(&dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.UserAgent != "callstat/1.2.3 (test)" || d.UserAgentData[0].Version != "1.2.3" {
+		t.Errorf("UserAgent %q %v", d.UserAgent, d.UserAgentData)
+	}
+	for i, c := range calls {
+		pc, ok := d.PeerConnections[fmt.Sprintf("%d-%s", i+1, c.CallID)]
+		if !ok {
+			t.Fatalf("no PeerConnection for call %s", c.CallID)
+		}
+		want := map[string][]string{}
+		for _, o := range c.Objects {
+			for k, v := range o {
+				if k != "id" && k != "type" {
+					raw, _ := json.Marshal(v)
+					want[o.ID()+"-"+k] = append(want[o.ID()+"-"+k], string(raw))
+				}
+			}
+		}
+		if len(pc.Stats) != len(want) {
+			t.Errorf("call %s: %d series, want %d", c.CallID, len(pc.Stats), len(want))
+		}
+		for key, vs := range want {
+			got, err := pc.Stats[key].Decode()
+			if err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			var gotS []string
+			for _, v := range got {
+				var x any
+				_ = json.Unmarshal(v, &x)
+				b, _ := json.Marshal(x)
+				gotS = append(gotS, string(b))
+			}
+			if fmt.Sprint(gotS) != fmt.Sprint(vs) {
+				t.Errorf("call %s %s = %v, want %v", c.CallID, key, gotS, vs)
+			}
+		}
+		if c.CallID == "c1" {
+			var types []string
+			for _, e := range pc.UpdateLog {
+				types = append(types, e.Type)
+			}
+			if got := strings.Join(types, ","); got != "callStart,callStateChange,connectionstatechange,connectionstatechange,callEnd" {
+				t.Errorf("updateLog types %s", got)
+			}
+		}
 	}
 }

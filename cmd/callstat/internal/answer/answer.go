@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,8 @@ func NewCmdAnswer(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		Long: `Register with the signaling server under --as and answer every incoming call,
 several at once if they come. Statistics of each call are sampled every
 --interval from the moment it is received until either side hangs up, and
-stored in this participant's ring of five calls.
+stored in this participant's ring of five calls. Each call's summary (as
+"callstat summary" shows it) is printed on stderr when it ends.
 
 Each call sends --audio (the default microphone unless told otherwise); with
 --record dir/x.wav each call's received audio is written to dir/x-<call id>.wav.
@@ -86,8 +88,16 @@ func Run(ctx context.Context, opts *Options) error {
 	)
 	finished := make(chan struct{})
 	var finishOnce sync.Once
+	// The hook needs the softphone that runs it; calls can only arrive
+	// once it exists, but the pointer keeps that an explicit guarantee.
+	var softphone atomic.Pointer[cmdutil.Softphone]
 	hooks := call.Hooks{
 		CallEnding: func(c *call.Call) {
+			// The stats hook ran first and committed the call's end:
+			// its summary is complete.
+			if sp := softphone.Load(); sp != nil {
+				_, _ = cmdutil.PrintCallSummary(f, sp, c)
+			}
 			mu.Lock()
 			ended++
 			n := ended
@@ -108,6 +118,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	softphone.Store(sp)
 	if opts.Registered != nil {
 		opts.Registered()
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // Options are call's flags and dependencies.
@@ -23,6 +24,8 @@ type Options struct {
 	From          string
 	Duration      time.Duration
 	AnswerTimeout time.Duration
+	Assert        string
+	Assertions    stats.Assertions
 }
 
 // NewCmdCall builds the command; runF replaces the run function in tests.
@@ -37,8 +40,9 @@ hangs up, and stored in the caller's ring of five calls (the --from id).
 
 The call sends --audio (the default microphone unless told otherwise) and,
 with --record, writes what it hears to a WAV file. It hangs up after
---duration once connected, on Ctrl-C, or when the far end hangs up. The exit
-code says how it went (see the README's table).
+--duration once connected, on Ctrl-C, or when the far end hangs up. Its
+summary (as "callstat summary" shows it) is printed on stderr at the end.
+The exit code says how it went (see the README's table).
 
 The call id is printed on stdout, unless --events - sends the event stream
 there (its call:start line carries the id). On a terminal, a status line shows
@@ -46,12 +50,18 @@ the call's state, time, RTT, jitter, loss and bitrates.
 
 With --token-file or --token-url the call carries the token set, for servers
 that require tokens; the callee and --from then default to the parameters'
-callee and caller.`,
+callee and caller.
+
+--assert checks the call against quality limits once it ended normally and
+exits 13 when one is breached, with one line per breach on stderr:
+
+` + stats.AssertGrammar,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
   callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
   callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav
   callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
-  callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s`,
+  callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
+  callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -76,6 +86,11 @@ callee and caller.`,
 			if err := opts.Validate(); err != nil {
 				return err
 			}
+			as, err := cmdutil.ParseAssertFlag(opts.Assert)
+			if err != nil {
+				return err
+			}
+			opts.Assertions = as
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -86,6 +101,7 @@ callee and caller.`,
 	cmd.Flags().StringVar(&opts.From, "from", f.Getenv("CALLSTAT_FROM"), "caller id; also the participant whose ring stores the call (env CALLSTAT_FROM)")
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up this long after the call connects (0: wait for the far end or Ctrl-C)")
 	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
+	cmdutil.AddAssertFlag(cmd, &opts.Assert)
 	return cmd
 }
 
@@ -130,6 +146,8 @@ func Run(ctx context.Context, opts *Options) error {
 	case <-c.Done():
 	}
 	<-c.Done()
+	// The call's last sample and end are committed before Done closes.
+	sum, sumErr := cmdutil.PrintCallSummary(f, sp, c)
 	sp.Log.Info(cmdutil.Describe(c))
 	storeErr := sp.Close()
 	if err := c.Err(); err != nil {
@@ -141,5 +159,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Record != "" && c.ReceivedAudio().TotalSamplesReceived > 0 {
 		f.Logger.Info("received audio recorded", "file", opts.Record)
 	}
-	return storeErr
+	if storeErr != nil || len(opts.Assertions) == 0 {
+		return storeErr
+	}
+	if sumErr != nil {
+		return fmt.Errorf("%w: cannot check --assert: %v", cmdutil.ErrStore, sumErr)
+	}
+	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{sum})
 }

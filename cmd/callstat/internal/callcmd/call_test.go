@@ -36,8 +36,8 @@ func TestNewCmdCall(t *testing.T) {
 		},
 		{
 			name: "all flags",
-			args: "alice --from bob --server ws://[::1]:9/ws --store s.db --audio tone:1000 --interval 500ms --ice-loopback --ice-server stun:s.example.com:3478 --duration 10s --answer-timeout 5s --record heard.wav",
-			want: Options{Callee: "alice", From: "bob", Duration: 10 * time.Second, AnswerTimeout: 5 * time.Second,
+			args: "alice --from bob --server ws://[::1]:9/ws --store s.db --audio tone:1000 --interval 500ms --ice-loopback --ice-server stun:s.example.com:3478 --duration 10s --answer-timeout 5s --record heard.wav --assert mos>=4,loss<=1%",
+			want: Options{Callee: "alice", From: "bob", Duration: 10 * time.Second, AnswerTimeout: 5 * time.Second, Assert: "mos>=4,loss<=1%",
 				ClientFlags: cmdutil.ClientFlags{Server: "ws://[::1]:9/ws", Store: "s.db", Audio: "tone:1000", Interval: 500 * time.Millisecond,
 					ICELoopback: true, ICEServers: []string{"stun:s.example.com:3478"}, Record: "heard.wav"}},
 		},
@@ -66,6 +66,8 @@ func TestNewCmdCall(t *testing.T) {
 		{name: "tiny interval", args: "alice --from b --interval 1ms", wantErr: "invalid --interval"},
 		{name: "negative duration", args: "alice --from b --duration -1s", wantErr: "must not be negative"},
 		{name: "bad ice server", args: "alice --from b --ice-server http://x", wantErr: "invalid --ice-server"},
+		{name: "malformed assertion", args: "alice --from b --assert rtt<=150ms,mos>=9", wantErr: "invalid --assert at column 17: mos limit 9 is out of range"},
+		{name: "assertion without operator", args: "alice --from b --assert loss", wantErr: "invalid --assert at column 5: want an operator"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,7 +95,8 @@ func TestNewCmdCall(t *testing.T) {
 			if got.Callee != tt.want.Callee || got.From != tt.want.From || got.Duration != tt.want.Duration ||
 				got.AnswerTimeout != tt.want.AnswerTimeout || got.Server != tt.want.Server || got.Store != tt.want.Store ||
 				got.Audio != tt.want.Audio || got.Interval != tt.want.Interval || got.ICELoopback != tt.want.ICELoopback ||
-				len(got.ICEServers) != len(tt.want.ICEServers) || got.Record != tt.want.Record || got.RecordEachCall {
+				len(got.ICEServers) != len(tt.want.ICEServers) || got.Record != tt.want.Record || got.RecordEachCall ||
+				got.Assert != tt.want.Assert || len(got.Assertions) != strings.Count(tt.want.Assert, ",")+min(len(tt.want.Assert), 1) {
 				t.Errorf("options = %+v\nwant      %+v", *got, tt.want)
 			}
 		})

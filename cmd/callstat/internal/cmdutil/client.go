@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -170,7 +172,9 @@ type Softphone struct {
 	Collector *stats.Collector
 	Source    *audio.Source
 	Phone     *call.Phone
-	Live      *Live
+
+	printMu sync.Mutex // one summary table at a time
+	Live    *Live
 	// Log is the phone's logger: its entries are also kept in the store
 	// (the participant's last stats.MaxLogEntries), committed with the
 	// stats. Log a call's outcome here before Close.
@@ -270,6 +274,32 @@ func (sp *Softphone) Close() error {
 		_ = sp.Store.Close()
 	}
 	return errors.Join(storeErr, liveErr)
+}
+
+// OpenStoreToRead opens an existing store for the commands that read one
+// (dump, summary): a missing file is "nothing stored" (exit 12), not a new
+// empty store.
+func OpenStoreToRead(ctx context.Context, path string) (*store.Store, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, path, EnvStore)
+	}
+	return store.Open(ctx, path)
+}
+
+// PrintCallSummary reads a finished call's summary from the store, the
+// figures "callstat summary" would show for it, and shows it on stderr
+// (WriteSummaries). Failing to read it is logged, not fatal.
+func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (stats.CallSummary, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sum, err := sp.Store.SummarizeCall(ctx, c.Local(), c.ID())
+	if err != nil {
+		f.Logger.Warn("could not summarise the call", "call", c.ID(), "err", err)
+		return sum, err
+	}
+	sp.printMu.Lock()
+	defer sp.printMu.Unlock()
+	return sum, WriteSummaries(f, []stats.CallSummary{sum})
 }
 
 // Describe is a one-line account of how a call ended, for humans.

@@ -7,6 +7,7 @@ import (
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/call/events"
+	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -28,7 +29,8 @@ const (
 	ExitAuth              ExitCode = 9  // the server refused the tokens, or none could be obtained
 	ExitUserMedia         ExitCode = 10 // the local audio source could not be opened
 	ExitStore             ExitCode = 11 // the stats store could not be opened or written
-	ExitNoData            ExitCode = 12 // dump: nothing stored for that participant
+	ExitNoData            ExitCode = 12 // dump, summary: nothing stored for that participant
+	ExitAssert            ExitCode = 13 // a quality assertion (--assert) was breached
 )
 
 // FlagError is a usage error: the message is shown with a hint to --help.
@@ -74,6 +76,10 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitUserMedia
 	case errors.Is(err, store.ErrNoParticipant), errors.Is(err, store.ErrAmbiguous):
 		return ExitNoData
+	// A breach is only reported for a call that otherwise went well, so
+	// it never hides a failure code; it outranks nothing but success.
+	case errors.Is(err, stats.ErrAssertionFailed):
+		return ExitAssert
 	// Last: an incomplete --events stream only decides the code when the
 	// call itself went well.
 	case errors.Is(err, events.ErrWrite):

@@ -188,12 +188,12 @@ func Run(ctx context.Context, opts *Options) (err error) {
 		}
 		fmt.Fprintf(out, "%s: %d calls -> %s\n", p, n, path)
 	}
-	calls, sums, err := st.Summarize(ctx, Caller)
+	rows, err := st.Summarize(ctx, Caller)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(out)
-	if err := cmdutil.PrintCallTable(out, calls, sums); err != nil {
+	if err := cmdutil.PrintSummaryTable(out, rows); err != nil {
 		return err
 	}
 	return errors.Join(callErrs...)

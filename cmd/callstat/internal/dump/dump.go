@@ -4,11 +4,8 @@ package dump
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -23,8 +20,15 @@ type Options struct {
 	Store       string
 	Participant string
 	Out         string
+	Format      string
 	Logs        bool
 }
+
+// Formats of the file dump writes.
+const (
+	FormatSeed      = "seed"
+	FormatInternals = "webrtc-internals"
+)
 
 // NewCmdDump builds the command; runF replaces the run function in tests.
 func NewCmdDump(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
@@ -32,10 +36,17 @@ func NewCmdDump(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 	cmd := &cobra.Command{
 		Use:   "dump",
 		Short: "Write a participant's last five calls to a stats file",
-		Long: `Write one participant's ring of calls (at most five, oldest first) to
-<unix-ms>_sdk<version>_call_stats.json in --out, in the seed's structure
-[[callId, [stat, stat, ...]], ...], and print the file's path. Each sample's
+		Long: `Write one participant's ring of calls (at most five, oldest first) to a file
+in --out and print the file's path.
+
+--format seed (the default) writes <unix-ms>_sdk<version>_call_stats.json in
+the seed's structure [[callId, [stat, stat, ...]], ...]: each sample's
 objects follow one another, the SDK entry first (see docs/stats-file.md).
+
+--format webrtc-internals writes <unix-ms>_sdk<version>_webrtc_internals.json
+in the format of Chrome's chrome://webrtc-internals dump, which existing
+viewers import: one PeerConnection per call, one "<statsId>-<property>"
+series per value, at most the last 1000 points of each, as Chrome keeps.
 
 --participant may be omitted when the store holds a single participant.
 
@@ -44,11 +55,15 @@ first, one JSON object per line, to <unix-ms>_sdk<version>_logs.ndjson next to
 the stats file (the SDK's log download), and its path printed too.`,
 		Example: `  callstat dump --participant bob@example.com --out artifacts/
   callstat dump --out - | jq '.[0][1] | length'
+  callstat dump -p bob@example.com --format webrtc-internals --out artifacts/
   callstat dump -p bob@example.com --logs --out artifacts/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Out == "" {
 				return cmdutil.FlagErrorf("--out must not be empty (use - for standard output)")
+			}
+			if opts.Format != FormatSeed && opts.Format != FormatInternals {
+				return cmdutil.FlagErrorf("invalid --format %q: use %s or %s", opts.Format, FormatSeed, FormatInternals)
 			}
 			if opts.Logs && opts.Out == "-" {
 				return cmdutil.FlagErrorf("--logs writes a file next to the stats file: give --out a directory, not -")
@@ -62,6 +77,7 @@ the stats file (the SDK's log download), and its path printed too.`,
 	cmd.Flags().StringVar(&opts.Store, "store", f.DefaultStorePath(), "stats store file (env "+cmdutil.EnvStore+")")
 	cmd.Flags().StringVarP(&opts.Participant, "participant", "p", "", "whose calls to write (the caller's --from or the answerer's --as)")
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", ".", "directory for the stats file, or - for standard output")
+	cmd.Flags().StringVar(&opts.Format, "format", FormatSeed, "file format: seed or webrtc-internals")
 	cmd.Flags().BoolVar(&opts.Logs, "logs", false, "also write the participant's last 1,000 log entries as <unix-ms>_sdk<version>_logs.ndjson")
 	return cmd
 }
@@ -69,10 +85,7 @@ the stats file (the SDK's log download), and its path printed too.`,
 // Run writes the file.
 func Run(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	if _, err := os.Stat(opts.Store); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: no store at %s (set --store or %s)", store.ErrNoParticipant, opts.Store, cmdutil.EnvStore)
-	}
-	st, err := store.Open(ctx, opts.Store)
+	st, err := cmdutil.OpenStoreToRead(ctx, opts.Store)
 	if err != nil {
 		return err
 	}
@@ -82,13 +95,24 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	now := f.Now()
-	path, n, err := Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(now, f.Build.Version))
+	var path string
+	var n int
+	if opts.Format == FormatInternals {
+		var truncated []string
+		path, n, truncated, err = WriteInternals(ctx, st, participant, opts.Out, f.IO.Out, stats.InternalsFileName(now, f.Build.Version))
+		for _, id := range truncated {
+			f.Logger.Warn("call longer than the webrtc-internals format holds: its series keep their last points, as Chrome's do",
+				"call", id, "points", stats.MaxInternalsPoints)
+		}
+	} else {
+		path, n, err = Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(now, f.Build.Version))
+	}
 	if err != nil {
 		return err
 	}
 	if path != "" {
 		fmt.Fprintln(f.IO.Out, path)
-		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path)
+		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path, "format", opts.Format)
 	}
 	if opts.Logs {
 		path, n, err := WriteLogs(ctx, st, participant, opts.Out, stats.LogsFileName(now, f.Build.Version))
@@ -130,4 +154,21 @@ func Write(ctx context.Context, st *store.Store, participant, dir string, stdout
 		return "", n, err
 	}
 	return writeAtomic(dir, name, "stats", func(w io.Writer) (int, error) { return st.WriteSeedJSON(ctx, w, participant) })
+}
+
+// WriteInternals is Write in the webrtc-internals format; it also returns
+// the calls whose series were cut to their last points.
+func WriteInternals(ctx context.Context, st *store.Store, participant, dir string, stdout io.Writer, name string) (string, int, []string, error) {
+	var truncated []string
+	fill := func(w io.Writer) (int, error) {
+		n, tr, err := st.WriteInternals(ctx, w, participant)
+		truncated = tr
+		return n, err
+	}
+	if dir == "-" {
+		n, err := fill(stdout)
+		return "", n, truncated, err
+	}
+	path, n, err := writeAtomic(dir, name, "stats", fill)
+	return path, n, truncated, err
 }

@@ -24,11 +24,13 @@ func TestNewCmdDump(t *testing.T) {
 		want    Options
 		wantErr string
 	}{
-		{name: "defaults", env: map[string]string{"XDG_STATE_HOME": "/x"}, want: Options{Store: "/x/callstat/callstat.db", Out: "."}},
-		{name: "env store", env: map[string]string{"CALLSTAT_STORE": "/s.db"}, want: Options{Store: "/s.db", Out: "."}},
-		{name: "flags", args: "-p bob --out artifacts --store a.db", want: Options{Store: "a.db", Participant: "bob", Out: "artifacts"}},
-		{name: "stdout", args: "--out -", env: map[string]string{"HOME": "/h"}, want: Options{Store: "/h/.local/state/callstat/callstat.db", Out: "-"}},
+		{name: "defaults", env: map[string]string{"XDG_STATE_HOME": "/x"}, want: Options{Store: "/x/callstat/callstat.db", Out: ".", Format: "seed"}},
+		{name: "env store", env: map[string]string{"CALLSTAT_STORE": "/s.db"}, want: Options{Store: "/s.db", Out: ".", Format: "seed"}},
+		{name: "flags", args: "-p bob --out artifacts --store a.db", want: Options{Store: "a.db", Participant: "bob", Out: "artifacts", Format: "seed"}},
+		{name: "stdout", args: "--out -", env: map[string]string{"HOME": "/h"}, want: Options{Store: "/h/.local/state/callstat/callstat.db", Out: "-", Format: "seed"}},
+		{name: "webrtc-internals", args: "--format webrtc-internals --store a.db", want: Options{Store: "a.db", Out: ".", Format: "webrtc-internals"}},
 		{name: "empty out", args: "--out=", wantErr: "--out must not be empty"},
+		{name: "unknown format", args: "--format csv", wantErr: `invalid --format "csv": use seed or webrtc-internals`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +50,7 @@ func TestNewCmdDump(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Store != tt.want.Store || got.Participant != tt.want.Participant || got.Out != tt.want.Out {
+			if got.Store != tt.want.Store || got.Participant != tt.want.Participant || got.Out != tt.want.Out || got.Format != tt.want.Format {
 				t.Errorf("options %+v, want %+v", *got, tt.want)
 			}
 		})
@@ -90,7 +92,7 @@ func TestRun(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
 		outDir := filepath.Join(dir, "artifacts")
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir}); err != nil {
+		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir, Format: FormatSeed}); err != nil {
 			t.Fatal(err)
 		}
 		path := strings.TrimSpace(out.String())
@@ -115,12 +117,44 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("stdout", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-"}); err != nil {
+		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatSeed}); err != nil {
 			t.Fatal(err)
 		}
 		var ring [][]json.RawMessage
 		if err := json.Unmarshal(out.Bytes(), &ring); err != nil || len(ring) != 2 {
 			t.Fatalf("stdout is not a ring of 2: %v %q", err, out.String())
+		}
+	})
+	t.Run("webrtc-internals", func(t *testing.T) {
+		f, out, _ := cmdutil.TestFactory(nil)
+		outDir := filepath.Join(dir, "internals")
+		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: outDir, Format: FormatInternals}); err != nil {
+			t.Fatal(err)
+		}
+		path := strings.TrimSpace(out.String())
+		if want := filepath.Join(outDir, "1700000000123_sdk1.2.3-test_webrtc_internals.json"); path != want {
+			t.Fatalf("printed %q, want %q", path, want)
+		}
+		file, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer file.Close()
+		d, err := stats.ReadInternals(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.PeerConnections) != 2 || d.PeerConnections["1-"+ids[0]].Stats["T-timestamp"].Values != "[1,1]" {
+			t.Errorf("dump holds %d connections: %+v", len(d.PeerConnections), d.PeerConnections)
+		}
+	})
+	t.Run("webrtc-internals on stdout", func(t *testing.T) {
+		f, out, _ := cmdutil.TestFactory(nil)
+		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatInternals}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stats.ReadInternals(out); err != nil {
+			t.Error(err)
 		}
 	})
 	t.Run("unknown participant", func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/cmd/callstat/internal/serve"
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/summary"
 	"github.com/callstat/callstat/cmd/callstat/internal/tokencmd"
 )
 
@@ -39,7 +40,8 @@ last five calls of each participant, and writes them to a stats file.`,
 		Example: `  callstat serve --listen 127.0.0.1:8080 &
   callstat answer --as alice@example.com &
   callstat call alice@example.com --from bob@example.com --duration 10s
-  callstat dump --participant bob@example.com --out artifacts/`,
+  callstat dump --participant bob@example.com --out artifacts/
+  callstat summary --participant bob@example.com --assert 'mos>=4.0,loss<=1%'`,
 		Version:       f.Build.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -90,6 +92,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(answer.NewCmdAnswer(f, nil))
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dump.NewCmdDump(f, nil))
+	cmd.AddCommand(summary.NewCmdSummary(f, nil))
 	cmd.AddCommand(demo.NewCmdDemo(f, nil))
 	cmd.AddCommand(devices.NewCmdDevices(f, nil))
 	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))

@@ -169,24 +169,14 @@ func ms(v float64) string {
 	return fmt.Sprintf("%.0f ms", v)
 }
 
-// take reads the figures people watch from a sample: RTT from RTCP
-// (remote-inbound-rtp) or else ICE (the nominated candidate pair), inbound
-// jitter, loss and bitrates over the interval since the previous sample.
+// take reads the figures people watch from a sample: RTT as the summary
+// takes it (stats.RoundTripTime: RTCP, else ICE), inbound jitter, loss and
+// bitrates over the interval since the previous sample.
 func (l *callLine) take(s stats.Sample) {
 	cur := &counters{at: s.Time}
-	var rtcpRTT, iceRTT, jitter float64
+	var jitter float64
 	for _, o := range s.Objects {
 		switch o.Type() {
-		case "remote-inbound-rtp":
-			if v, ok := o.Number("roundTripTime"); ok && v > 0 {
-				rtcpRTT = v
-			}
-		case "candidate-pair":
-			if nominated, _ := o["nominated"].(bool); nominated {
-				if v, ok := o.Number("currentRoundTripTime"); ok {
-					iceRTT = v
-				}
-			}
 		case "outbound-rtp":
 			v, _ := o.Number("bytesSent")
 			cur.bytesSent += v
@@ -202,9 +192,9 @@ func (l *callLine) take(s stats.Sample) {
 			}
 		}
 	}
-	l.rttMs = 1000 * iceRTT
-	if rtcpRTT > 0 {
-		l.rttMs = 1000 * rtcpRTT
+	l.rttMs = 0
+	if rtt, ok := stats.RoundTripTime(s.Objects); ok {
+		l.rttMs = 1000 * rtt
 	}
 	l.jitterMs = 1000 * jitter
 	l.lossPct = lossPercent(cur.received, cur.lost)

@@ -1,0 +1,79 @@
+package cmdutil
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
+)
+
+func ptr(v float64) *float64 { return &v }
+
+func TestWriteSummariesAndBreaches(t *testing.T) {
+	row := stats.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12),
+		DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3, PacketsSent: 150,
+		PacketsReceived: 149, LossPercent: ptr(0.5), RTTP50Ms: ptr(20), RTTP95Ms: ptr(30), MOSMin: ptr(4.1), MOSMean: ptr(4.3)}
+	as, err := stats.ParseAssertions("mos>=4.2,rtt<=100ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		format string
+		level  slog.Level
+		check  func(t *testing.T, stderr string)
+	}{
+		{"text: the table, then the breach line", "text", slog.LevelInfo, func(t *testing.T, stderr string) {
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 3 || !strings.HasPrefix(lines[0], "CALL") || !strings.HasPrefix(lines[1], "c1 ") ||
+				!strings.Contains(lines[1], "0.50%") || !strings.Contains(lines[1], "  -  ") ||
+				lines[2] != "assertion failed: call c1: mos min is 4.10, limit >= 4.20 (mos>=4.2)" {
+				t.Errorf("stderr:\n%s", stderr)
+			}
+		}},
+		{"json: every line a JSON object", "json", slog.LevelInfo, func(t *testing.T, stderr string) {
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("stderr:\n%s", stderr)
+			}
+			var sum, breach map[string]any
+			if json.Unmarshal([]byte(lines[0]), &sum) != nil || json.Unmarshal([]byte(lines[1]), &breach) != nil {
+				t.Fatalf("not JSON:\n%s", stderr)
+			}
+			if s, _ := sum["summary"].(map[string]any); sum["msg"] != "call summary" || sum["level"] != "INFO" || s["callId"] != "c1" || s["jitterP50Ms"] != nil {
+				t.Errorf("summary line %v", sum)
+			}
+			if breach["level"] != "ERROR" || breach["metric"] != "mos min" || breach["limit"] != 4.2 || breach["measured"] != 4.1 ||
+				breach["call"] != "c1" || !strings.HasPrefix(breach["msg"].(string), "assertion failed: call c1") {
+				t.Errorf("breach line %v", breach)
+			}
+		}},
+		{"quiet: no summary, the breach still", "text", slog.LevelError, func(t *testing.T, stderr string) {
+			if strings.TrimSpace(stderr) != "assertion failed: call c1: mos min is 4.10, limit >= 4.20 (mos>=4.2)" {
+				t.Errorf("stderr:\n%s", stderr)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, errOut := TestFactory(nil)
+			f.LogFormat, f.LogLevel = tt.format, tt.level
+			if err := WriteSummaries(f, []stats.CallSummary{row}); err != nil {
+				t.Fatal(err)
+			}
+			err := CheckAssertions(f, as, []stats.CallSummary{row})
+			if !errors.Is(err, stats.ErrAssertionFailed) || ExitCodeFor(err) != ExitAssert {
+				t.Errorf("err = %v", err)
+			}
+			tt.check(t, errOut.String())
+		})
+	}
+	f, _, errOut := TestFactory(nil)
+	if err := CheckAssertions(f, as, []stats.CallSummary{{CallID: "ok", MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}); err != nil || errOut.Len() != 0 {
+		t.Errorf("a call that meets the gate: err %v, stderr %q", err, errOut.String())
+	}
+}
