@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
@@ -18,6 +19,10 @@ import (
 // "checking" when no candidate pair ever works, so the call needs its own
 // deadline to fail cleanly.
 const connectTimeout = 30 * time.Second
+
+// receiveMTU is the largest RTP packet a call reads, pion's default
+// receive MTU.
+const receiveMTU = 1500
 
 // remoteCloseGrace is how long a call waits for the far end's "end" after
 // the far end closed the media connection.
@@ -38,7 +43,8 @@ type Call struct {
 	offer  string // incoming: the caller's offer
 
 	pc      *webrtc.PeerConnection
-	getters pcGetters // what pc's interceptors measure
+	getters pcGetters   // what pc's interceptors measure
+	cache   reportCache // what its stats reports reuse (report.go)
 	sender  *webrtc.RTPSender
 	audio   *gatedTrack // the phone's audio as this call sends it
 
@@ -436,7 +442,7 @@ func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 	if c.p.cfg.RecordPath != nil {
 		path = c.p.cfg.RecordPath(c)
 	}
-	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, Logger: c.log})
+	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, CountOnly: c.p.cfg.SkipDecode && path == "", Logger: c.log})
 	if err != nil {
 		c.log.Error("cannot decode or record the far end's audio", "err", err)
 		if path != "" {
@@ -453,13 +459,17 @@ func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 		c.recv, c.recvSSRC = meter, uint32(track.SSRC())
 		c.mu.Unlock()
 	}
+	// One buffer and one packet for the whole call: this loop runs for
+	// every packet of every call.
+	buf := make([]byte, receiveMTU)
+	var pkt rtp.Packet
 	for {
-		pkt, _, err := track.ReadRTP()
+		n, _, err := track.Read(buf)
 		if err != nil {
 			break
 		}
-		if meter != nil {
-			meter.Packet(pkt)
+		if meter != nil && pkt.Unmarshal(buf[:n]) == nil {
+			meter.Packet(&pkt)
 		}
 	}
 	if meter == nil {
