@@ -73,11 +73,14 @@ type Call struct {
 	err         error
 	tornDown    bool
 	answered    bool // incoming: answer sent; outgoing: answer applied
-	iceState    webrtc.ICEConnectionState
-	pending     []webrtc.ICECandidateInit
-	recv        *audio.ReceiveMeter // the far end's decoded audio
-	recvSSRC    uint32
-	recordErr   error
+	// candidatesSent: our description carried every candidate
+	// (withCandidates); none is trickled.
+	candidatesSent bool
+	iceState       webrtc.ICEConnectionState
+	pending        []webrtc.ICECandidateInit
+	recv           *audio.ReceiveMeter // the far end's decoded audio
+	recvSSRC       uint32
+	recordErr      error
 }
 
 type pcEvent struct {
@@ -528,7 +531,7 @@ func (c *Call) runOutgoing() {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
 		return
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP,
+	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: c.withCandidates(offer.SDP),
 		Credentials: c.p.cfg.Credentials}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
@@ -708,10 +711,52 @@ func (c *Call) onMessage(m signaling.Message) {
 	}
 }
 
+// gatherWait bounds how long a description waits for the host
+// candidates it will carry.
+const gatherWait = 2 * time.Second
+
+// withCandidates returns the local description to send, sdp just set:
+// with no STUN or TURN server to ask, the only candidates are the host's,
+// gathered in a millisecond or two, so the description waits for them and
+// carries them, and none is trickled. That is one message per call and
+// side instead of one per candidate, plus one to end them: what lets a
+// load run place hundreds of calls at once within the server's per-
+// connection message rate. With ICE servers, or when gathering takes
+// longer than gatherWait, candidates are trickled as they come.
+func (c *Call) withCandidates(sdp string) string {
+	if len(c.p.cfg.ICEServers) > 0 {
+		return sdp
+	}
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	select {
+	case <-webrtc.GatheringCompletePromise(c.pc):
+	case <-t.C:
+		return sdp
+	case reason := <-c.hangups: // a hang-up while gathering: the loop takes it
+		c.Hangup(reason)
+		return sdp
+	}
+	d := c.pc.LocalDescription()
+	if d == nil {
+		return sdp
+	}
+	c.mu.Lock()
+	c.candidatesSent = true
+	c.mu.Unlock()
+	return d.SDP
+}
+
 func (c *Call) addRemoteCandidate(cand webrtc.ICECandidateInit) {
 	if err := c.pc.AddICECandidate(cand); err != nil {
 		c.log.Debug("remote candidate refused", "candidate", cand.Candidate, "err", err)
 	}
+}
+
+func (c *Call) sentCandidatesInSDP() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.candidatesSent
 }
 
 // remoteEnd handles an "end" from the server or the far end.
@@ -740,6 +785,8 @@ func (c *Call) remoteEnd(status int, reason string) {
 
 func (c *Call) onPCEvent(ev pcEvent) {
 	switch {
+	case (ev.candidate != nil || ev.gathered) && c.sentCandidatesInSDP():
+		// The description carried them.
 	case ev.candidate != nil:
 		init := ev.candidate.ToJSON()
 		_ = c.p.send(signaling.Message{Type: signaling.TypeCandidate, CallID: c.id, Candidate: &signaling.Candidate{
@@ -803,7 +850,7 @@ func (c *Call) answer() error {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
 		return err
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeAnswer, CallID: c.id, SDP: ans.SDP}); err != nil {
+	if err := c.p.send(signaling.Message{Type: signaling.TypeAnswer, CallID: c.id, SDP: c.withCandidates(ans.SDP)}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
 		return err

@@ -305,6 +305,11 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{LoggerFactory: PionLoggerFactory{Logger: cfg.Logger}}
+	pnet, err := newPhoneNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(pnet)
 	// mDNS would send multicast queries off the host; calls here use plain
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -326,17 +331,12 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	se.DisableCloseByDTLS(true)
 	if cfg.ICELoopback {
 		se.SetIncludeLoopbackCandidate(true)
-		se.SetInterfaceFilter(isLoopbackInterface)
+		se.SetInterfaceFilter(pnet.isLoopback)
 		se.SetIPFilter(net.IP.IsLoopback)
 		se.SetRemoteIPFilter(net.IP.IsLoopback)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
-
-func isLoopbackInterface(name string) bool {
-	ifc, err := net.InterfaceByName(name)
-	return err == nil && ifc.Flags&net.FlagLoopback != 0
 }
 
 // Identity is who this phone is.

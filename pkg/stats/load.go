@@ -22,9 +22,19 @@ type LoadSummary struct {
 	SetupP99Ms *float64 `json:"setupP99Ms"`
 	SetupMaxMs *float64 `json:"setupMaxMs"`
 
+	// PacketsExpected is what a sender keeping real time sends each way
+	// over the calls' connected time; the far end's packets received and
+	// ours sent are measured against it (SentPercent, ReceivedPercent): a
+	// process that cannot keep up sends late or not at all, which no loss
+	// figure shows.
+	PacketsExpected float64 `json:"packetsExpected"`
 	PacketsSent     float64 `json:"packetsSent"`
 	PacketsReceived float64 `json:"packetsReceived"`
 	PacketsLost     float64 `json:"packetsLost"`
+	// RemotePacketsLost is what the far ends reported lost of ours.
+	RemotePacketsLost float64  `json:"remotePacketsLost"`
+	SentPercent       *float64 `json:"sentPercent"`
+	ReceivedPercent   *float64 `json:"receivedPercent"`
 	// LossPercent is the inbound loss over every call's packets.
 	LossPercent *float64 `json:"lossPercent"`
 
@@ -36,12 +46,26 @@ type LoadSummary struct {
 	MOSMean     *float64 `json:"mosMean"`
 }
 
-// SummarizeLoad aggregates the summaries of a load run's calls.
-func SummarizeLoad(calls []CallSummary) LoadSummary {
+// LoadCall is one call of a load run: its summary, and what the run adds.
+type LoadCall struct {
+	CallSummary
+	// PacketsExpected is how many packets a sender keeping real time
+	// sends each way while the call is connected.
+	PacketsExpected float64
+	// RemotePacketsLost is what the far end reported lost of our packets
+	// (RTCP receiver reports: remote-inbound-rtp).
+	RemotePacketsLost float64
+}
+
+// SummarizeLoad aggregates the calls of a load run.
+func SummarizeLoad(calls []LoadCall) LoadSummary {
 	l := LoadSummary{Placed: len(calls)}
 	var setups, jit50, jit95, rtt50, rtt95, mosMeans []float64
 	var haveInbound bool
-	for _, c := range calls {
+	for _, lc := range calls {
+		c := lc.CallSummary
+		l.PacketsExpected += lc.PacketsExpected
+		l.RemotePacketsLost += math.Max(lc.RemotePacketsLost, 0)
 		if c.SetupMs != nil {
 			l.Connected++
 			setups = append(setups, *c.SetupMs)
@@ -67,6 +91,10 @@ func SummarizeLoad(calls []CallSummary) LoadSummary {
 	if total := l.PacketsReceived + l.PacketsLost; haveInbound && total > 0 {
 		l.LossPercent = ptr(100 * l.PacketsLost / total)
 	}
+	if l.PacketsExpected > 0 {
+		l.SentPercent = ptr(100 * l.PacketsSent / l.PacketsExpected)
+		l.ReceivedPercent = ptr(100 * l.PacketsReceived / l.PacketsExpected)
+	}
 	l.JitterP50Ms, l.JitterP95Ms = Percentile(jit50, 50), Percentile(jit95, 95)
 	l.RTTP50Ms, l.RTTP95Ms = Percentile(rtt50, 50), Percentile(rtt95, 95)
 	if len(mosMeans) > 0 {
@@ -86,13 +114,14 @@ func appendSet(xs []float64, v *float64) []float64 {
 	return append(xs, *v)
 }
 
-// AsCallSummary is the load run as one row that --assert can check: loss
+// AsCallSummary is the load run as one row that --assert can check (its
+// CallID empty, which a breach names "all calls"): loss
 // over all packets, jitter and RTT p50/p95 across calls, MOS min and mean
 // across calls, and the setup time of the 95th-percentile call (nil when
 // no call connected).
-func (l LoadSummary) AsCallSummary(id string) CallSummary {
+func (l LoadSummary) AsCallSummary() CallSummary {
 	return CallSummary{
-		CallID: id, SetupMs: l.SetupP95Ms, LossPercent: l.LossPercent,
+		SetupMs: l.SetupP95Ms, LossPercent: l.LossPercent,
 		PacketsSent: l.PacketsSent, PacketsReceived: l.PacketsReceived, PacketsLost: l.PacketsLost,
 		JitterP50Ms: l.JitterP50Ms, JitterP95Ms: l.JitterP95Ms, RTTP50Ms: l.RTTP50Ms, RTTP95Ms: l.RTTP95Ms,
 		MOSMin: l.MOSMin, MOSMean: l.MOSMean,

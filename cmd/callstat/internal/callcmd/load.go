@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,6 +20,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
@@ -60,11 +61,12 @@ func (o *Options) validateLoad() error {
 
 // loadCall is what a load run keeps of one call.
 type loadCall struct {
-	c     *call.Call
-	z     *stats.Summarizer // fed by every sample of the call
-	sum   stats.CallSummary // once it has ended
-	err   error             // the call's failure, if any
-	recEr error             // its --record file's
+	c          *call.Call
+	z          *stats.Summarizer // fed by every sample of the call
+	remoteLost float64           // what the far end reported lost, as of the last sample
+	sum        stats.LoadCall    // once it has ended
+	err        error             // the call's failure, if any
+	recEr      error             // its --record file's
 }
 
 // loadCalls holds a run's calls. The collector feeds samples to them from
@@ -98,8 +100,17 @@ func (l *loadCalls) onSample(s stats.Sample) {
 	}
 	z := lc.z
 	l.mu.Unlock()
-	if z != nil { // nil once the call has ended
-		z.Add(s.Objects) // only the collector's goroutine feeds it
+	if z == nil { // the call has ended
+		return
+	}
+	// Only the collector's goroutine feeds a call's figures.
+	z.Add(s.Objects)
+	for _, o := range s.Objects {
+		if o.Type() == "remote-inbound-rtp" {
+			if v, ok := o.Number("packetsLost"); ok {
+				lc.remoteLost = v
+			}
+		}
 	}
 }
 
@@ -107,8 +118,12 @@ func (l *loadCalls) onSample(s stats.Sample) {
 func (l *loadCalls) finish(lc *loadCall) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lc.sum = lc.z.Summary()
-	lc.sum.SetCall(lc.c.Record(), lc.c.EndRecord())
+	sum := lc.z.Summary()
+	sum.SetCall(lc.c.Record(), lc.c.EndRecord())
+	lc.sum = stats.LoadCall{CallSummary: sum, RemotePacketsLost: lc.remoteLost}
+	if sum.DurationMs != nil {
+		lc.sum.PacketsExpected = math.Floor(*sum.DurationMs / float64(audio.FrameTime/time.Millisecond))
+	}
 	lc.err, lc.recEr = lc.c.Err(), lc.c.RecordErr()
 	lc.z = nil
 	delete(l.byID, lc.c.ID())
@@ -146,7 +161,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	elapsed := time.Since(started)
 	usage := cmdutil.ProcessUsage()
 
-	sums := make([]stats.CallSummary, len(calls.list))
+	sums := make([]stats.LoadCall, len(calls.list))
 	for i, lc := range calls.list {
 		sums[i] = lc.sum
 	}
@@ -164,7 +179,11 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	if storeErr != nil {
 		errs = append(errs, storeErr)
 	}
-	if err := loadFailure(calls.list, placed, opts.Calls); err != nil {
+	results := make([]callResult, len(calls.list))
+	for i, lc := range calls.list {
+		results[i] = callResult{id: lc.c.ID(), err: lc.err, recordErr: lc.recEr}
+	}
+	if err := loadFailure(results, placed, opts.Calls); err != nil {
 		errs = append(errs, err)
 	}
 	if liveErr != nil {
@@ -173,7 +192,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	if len(errs) > 0 || len(opts.Assertions) == 0 {
 		return errors.Join(errs...)
 	}
-	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{rep.AsCallSummary("")})
+	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{rep.AsCallSummary()})
 }
 
 // placeCalls places the calls, at most opts.Concurrency at a time and
@@ -333,9 +352,16 @@ type loadError struct {
 func (e *loadError) Error() string   { return e.msg }
 func (e *loadError) Unwrap() []error { return e.errs }
 
+// callResult is how one call of a load run went.
+type callResult struct {
+	id        string
+	err       error // the call's failure
+	recordErr error // its --record file's
+}
+
 // loadFailure is nil when every call was placed, connected and ended
 // normally, and its --record file (if any) was written.
-func loadFailure(calls []*loadCall, placed, total int) error {
+func loadFailure(calls []callResult, placed, total int) error {
 	var errs []error
 	var kinds []cmdutil.ExitCode
 	failed := 0
@@ -345,14 +371,14 @@ func loadFailure(calls []*loadCall, placed, total int) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, lc := range calls {
+	for _, r := range calls {
 		switch {
-		case lc.err != nil:
+		case r.err != nil:
 			failed++
-			keep(fmt.Errorf("call %s: %w", lc.c.ID(), lc.err))
-		case lc.recEr != nil:
+			keep(fmt.Errorf("call %s: %w", r.id, r.err))
+		case r.recordErr != nil:
 			failed++
-			keep(fmt.Errorf("call %s: %w", lc.c.ID(), lc.recEr))
+			keep(fmt.Errorf("call %s: %w", r.id, r.recordErr))
 		}
 	}
 	var parts []string
@@ -431,20 +457,21 @@ func writeLoadText(b *bytes.Buffer, r loadReport) {
 	}
 	fmt.Fprintf(b, "load: %d of %d calls placed, %d connected, %d failed, in %s (concurrency %d%s)\n",
 		r.Placed, r.Calls, r.Connected, r.Failed, r.Elapsed.Round(10*time.Millisecond), r.Concurrency, ramp)
-	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  setup\tp50 %s\tp95 %s\tp99 %s\tmax %s\n", msFig(r.SetupP50Ms), msFig(r.SetupP95Ms), msFig(r.SetupP99Ms), msFig(r.SetupMaxMs))
-	fmt.Fprintf(tw, "  packets\tsent %.0f\treceived %.0f\tlost %.0f\tloss %s\n", r.PacketsSent, r.PacketsReceived, r.PacketsLost, fig(r.LossPercent, 3, " %"))
-	fmt.Fprintf(tw, "  jitter\tp50 %s\tp95 %s\t\t\n", msFig(r.JitterP50Ms), msFig(r.JitterP95Ms))
-	fmt.Fprintf(tw, "  rtt\tp50 %s\tp95 %s\t\t\n", msFig(r.RTTP50Ms), msFig(r.RTTP95Ms))
-	fmt.Fprintf(tw, "  mos\tmin %s\tmean %s\t\t\n", fig(r.MOSMin, 2, ""), fig(r.MOSMean, 2, ""))
+	fmt.Fprintf(b, "  setup     p50 %s  p95 %s  p99 %s  max %s\n", msFig(r.SetupP50Ms), msFig(r.SetupP95Ms), msFig(r.SetupP99Ms), msFig(r.SetupMaxMs))
+	fmt.Fprintf(b, "  sent      %.0f packets, %s of the %.0f of real time; the far ends lost %.0f\n",
+		r.PacketsSent, fig(r.SentPercent, 2, " %"), r.PacketsExpected, r.RemotePacketsLost)
+	fmt.Fprintf(b, "  received  %.0f packets, %s of the %.0f of real time; lost %.0f (%s)\n",
+		r.PacketsReceived, fig(r.ReceivedPercent, 2, " %"), r.PacketsExpected, r.PacketsLost, fig(r.LossPercent, 3, " %"))
+	fmt.Fprintf(b, "  jitter    p50 %s  p95 %s\n", msFig(r.JitterP50Ms), msFig(r.JitterP95Ms))
+	fmt.Fprintf(b, "  rtt       p50 %s  p95 %s\n", msFig(r.RTTP50Ms), msFig(r.RTTP95Ms))
+	fmt.Fprintf(b, "  mos       min %s  mean %s\n", fig(r.MOSMin, 2, ""), fig(r.MOSMean, 2, ""))
 	rss := "unknown"
 	if r.PeakRSSBytes >= 0 {
 		rss = fmt.Sprintf("%.1f MiB", float64(r.PeakRSSBytes)/(1<<20))
 	}
-	fmt.Fprintf(tw, "  process\tcpu %.1f s (%.0f %% of one core)\tpeak rss %s\t\t\n", r.CPU.Seconds(), r.cpuPercent(), rss)
-	_ = tw.Flush()
+	fmt.Fprintf(b, "  process   cpu %.1f s (%.0f %% of one core), peak rss %s\n", r.CPU.Seconds(), r.cpuPercent(), rss)
 	for _, g := range r.Failures {
-		fmt.Fprintf(b, "  failed: %d × %d %s\n", g.Count, g.StatusCode, g.Reason)
+		fmt.Fprintf(b, "  failed    %d × %d %s\n", g.Count, g.StatusCode, g.Reason)
 	}
 }
 
