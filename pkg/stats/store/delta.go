@@ -36,15 +36,17 @@ const (
 	encDelta = 2
 )
 
-// keyframeEvery is how many samples a keyframe starts, itself included: a
-// minute of samples at the default interval.
-const keyframeEvery = 60
+// keyframeEvery is how many samples a keyframe starts, itself included:
+// two minutes at the default interval, what a damaged row can cost. A
+// keyframe is some 2.5 KB, ten to fifteen deltas: one every two minutes
+// keeps a call under 1 MB an hour (docs/BENCHMARKS.md).
+const keyframeEvery = 120
 
 // errDamaged means a row cannot be decoded: its body is corrupt, or the row
 // it depends on is missing or was damaged itself.
 var errDamaged = errors.New("damaged sample row")
 
-// A delta row, as JSON:
+// The delta row (encDelta), as JSON (docs/stats-file.md):
 //
 //	{"t": <the SDK entry's timestamp>,
 //	 "o": [entry, ...]}               one entry per object of the sample, in order
@@ -64,19 +66,44 @@ var errDamaged = errors.New("damaged sample row")
 //
 // An object's timestamp is implied: when it equalled the previous
 // sample's "t", it equals this sample's "t", unless set says otherwise.
-type deltaRow struct {
-	T any   `json:"t"`
-	O []any `json:"o"`
-}
 
 // callState is what the encoder keeps of a call between two samples.
 type callState struct {
-	seq      int64          // calls.seq
-	n        int            // the last sample stored
-	objs     []stats.Object // its objects
-	keys     [][]string     // each object's keys, sorted
-	payload  []byte         // its row's uncompressed payload, the next row's dictionary
-	sinceKey int            // samples since the last keyframe, that one included
+	seq      int64       // calls.seq
+	n        int         // the last sample stored
+	objs     []encObject // its objects
+	payload  []byte      // its row's uncompressed payload, the next row's dictionary
+	sinceKey int         // samples since the last keyframe, that one included
+}
+
+// encObject is an object as the encoder keeps it: its keys sorted, as JSON
+// writes them, and their values in the same order.
+type encObject struct {
+	id   string
+	keys []string
+	vals []any
+}
+
+func newEncObject(o stats.Object) encObject {
+	e := encObject{id: o.ID(), keys: make([]string, 0, len(o))}
+	for k := range o {
+		e.keys = append(e.keys, k)
+	}
+	slices.Sort(e.keys)
+	e.vals = make([]any, len(e.keys))
+	for i, k := range e.keys {
+		e.vals[i] = o[k]
+	}
+	return e
+}
+
+// get returns the value of key.
+func (e encObject) get(key string) (any, bool) {
+	i, ok := slices.BinarySearch(e.keys, key)
+	if !ok {
+		return nil, false
+	}
+	return e.vals[i], true
 }
 
 // compressors are DEFLATE writers at BestSpeed, reused: a new one costs
@@ -112,10 +139,10 @@ func deflate(payload, dict []byte) []byte {
 // this process), returning the row's encoding, its body and the state to
 // keep once the row is committed.
 func encodeSample(st *callState, seq int64, smp stats.Sample) (enc int, body []byte, next *callState, err error) {
-	next = &callState{seq: seq, n: smp.Seq, objs: smp.Objects, keys: make([][]string, len(smp.Objects))}
+	next = &callState{seq: seq, n: smp.Seq}
 	if st != nil && st.n == smp.Seq-1 && st.sinceKey < keyframeEvery {
-		if payload, ok := encodeDelta(st, smp.Objects, next.keys); ok {
-			next.payload, next.sinceKey = payload, st.sinceKey+1
+		if payload, objs, ok := encodeDelta(st, smp.Objects); ok {
+			next.objs, next.payload, next.sinceKey = objs, payload, st.sinceKey+1
 			return encDelta, deflate(payload, st.payload), next, nil
 		}
 	}
@@ -123,144 +150,235 @@ func encodeSample(st *callState, seq int64, smp stats.Sample) (enc int, body []b
 	if err != nil {
 		return 0, nil, nil, err
 	}
+	next.objs = make([]encObject, len(smp.Objects))
 	for i, o := range smp.Objects {
-		next.keys[i] = sortedKeys(o)
+		next.objs[i] = newEncObject(o)
 	}
 	next.payload, next.sinceKey = payload, 1
 	return encKeyframe, deflate(payload, nil), next, nil
 }
 
-func sortedKeys(o stats.Object) []string {
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
+// encodeDelta returns the delta row from st's sample to cur, and cur as
+// the encoder keeps it. It reports false when a keyframe must be written
+// instead: no timestamp to imply from, an id twice, or a value JSON cannot
+// carry.
+func encodeDelta(st *callState, cur []stats.Object) ([]byte, []encObject, bool) {
+	prev := st.objs
+	if len(prev) == 0 || len(cur) == 0 {
+		return nil, nil, false
 	}
-	slices.Sort(keys)
-	return keys
+	prevT, ok1 := prev[0].get("timestamp")
+	curT, ok2 := cur[0]["timestamp"]
+	if !ok1 || !ok2 {
+		return nil, nil, false
+	}
+	var byID map[string]int // built when an object is not where it was
+	seen := make(map[string]bool, len(cur))
+	next := make([]encObject, len(cur))
+	w := jsonWriter{buf: make([]byte, 0, 1024)}
+	w.raw(`{"t":`)
+	if !w.value(curT) {
+		return nil, nil, false
+	}
+	w.raw(`,"o":[`)
+	for ci, o := range cur {
+		id := o.ID()
+		if seen[id] {
+			return nil, nil, false
+		}
+		seen[id] = true
+		if ci > 0 {
+			w.byte(',')
+		}
+		i := -1
+		if ci < len(prev) && prev[ci].id == id {
+			i = ci
+		} else {
+			if byID == nil {
+				byID = make(map[string]int, len(prev))
+				for j, p := range prev {
+					if _, dup := byID[p.id]; dup {
+						return nil, nil, false
+					}
+					byID[p.id] = j
+				}
+			}
+			if j, ok := byID[id]; ok {
+				i = j
+			}
+		}
+		if i < 0 { // new: whole
+			next[ci] = newEncObject(o)
+			if !w.value(o) {
+				return nil, nil, false
+			}
+			continue
+		}
+		p := prev[i]
+		e, same := encObject{id: id, keys: p.keys, vals: make([]any, len(p.keys))}, len(o) == len(p.keys)
+		if same {
+			for j, k := range p.keys {
+				v, ok := o[k]
+				if !ok {
+					same = false
+					break
+				}
+				e.vals[j] = v
+			}
+		}
+		if !same {
+			e = newEncObject(o)
+		}
+		next[ci] = e
+		if !objectDelta(&w, i, p, e, prevT, curT) {
+			return nil, nil, false
+		}
+	}
+	w.raw(`]}`)
+	return w.buf, next, true
 }
 
-// sameKeys reports whether o has exactly keys.
-func sameKeys(o stats.Object, keys []string) bool {
-	if len(o) != len(keys) {
-		return false
+// objectDelta writes the entry of object p (index i of the previous
+// sample) becoming o: i alone when nothing changed, else [i, set, add,
+// del] with trailing empty lists left out.
+func objectDelta(w *jsonWriter, i int, p, o encObject, prevT, curT any) bool {
+	var set, add jsonWriter
+	var del []int
+	a, b := 0, 0
+	for a < len(p.keys) || b < len(o.keys) {
+		switch {
+		case b == len(o.keys) || (a < len(p.keys) && p.keys[a] < o.keys[b]): // gone
+			del = append(del, a)
+			a++
+		case a == len(p.keys) || o.keys[b] < p.keys[a]: // new
+			set.sep()
+			set.str(o.keys[b])
+			set.byte(',')
+			if !set.value(o.vals[b]) {
+				return false
+			}
+			b++
+		default:
+			was, now := p.vals[a], o.vals[b]
+			if o.keys[b] == "timestamp" && sameJSON(was, prevT) {
+				was = curT // implied
+			}
+			if !sameJSON(was, now) {
+				if d, ok := increment(was, now); ok {
+					add.sep()
+					add.int(int64(a))
+					add.byte(',')
+					add.int(d)
+				} else {
+					set.sep()
+					set.int(int64(a))
+					set.byte(',')
+					if !set.value(now) {
+						return false
+					}
+				}
+			}
+			a++
+			b++
+		}
 	}
-	for _, k := range keys {
-		if _, ok := o[k]; !ok {
+	if len(set.buf) == 0 && len(add.buf) == 0 && del == nil {
+		w.int(int64(i))
+		return true
+	}
+	w.byte('[')
+	w.int(int64(i))
+	w.raw(",[")
+	w.buf = append(w.buf, set.buf...)
+	w.byte(']')
+	if len(add.buf) > 0 || del != nil {
+		w.raw(",[")
+		w.buf = append(w.buf, add.buf...)
+		w.byte(']')
+	}
+	if del != nil {
+		w.raw(",[")
+		for j, d := range del {
+			if j > 0 {
+				w.byte(',')
+			}
+			w.int(int64(d))
+		}
+		w.byte(']')
+	}
+	w.byte(']')
+	return true
+}
+
+// jsonWriter writes a delta row. Values are written exactly as
+// encoding/json writes them, which is what the reader compares and what
+// the dump must reproduce; the common ones without reflection.
+type jsonWriter struct{ buf []byte }
+
+func (w *jsonWriter) byte(c byte)  { w.buf = append(w.buf, c) }
+func (w *jsonWriter) raw(s string) { w.buf = append(w.buf, s...) }
+func (w *jsonWriter) int(n int64)  { w.buf = strconv.AppendInt(w.buf, n, 10) }
+func (w *jsonWriter) str(s string) { _ = w.value(s) }
+func (w *jsonWriter) sep()         { w.sepIf(len(w.buf) > 0) }
+func (w *jsonWriter) sepIf(yes bool) {
+	if yes {
+		w.byte(',')
+	}
+}
+
+// value writes v; false if JSON cannot carry it.
+func (w *jsonWriter) value(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		w.raw("null")
+	case bool:
+		w.buf = strconv.AppendBool(w.buf, x)
+	case float64:
+		b, ok := appendJSONFloat(w.buf, x)
+		if !ok {
 			return false
 		}
+		w.buf = b
+	case int:
+		w.int(int64(x))
+	case int32:
+		w.int(int64(x))
+	case int64:
+		w.int(x)
+	case uint32:
+		w.buf = strconv.AppendUint(w.buf, uint64(x), 10)
+	case uint64:
+		w.buf = strconv.AppendUint(w.buf, x, 10)
+	default: // strings (escaped as encoding/json escapes them), objects, the rest
+		b, err := json.Marshal(v)
+		if err != nil {
+			return false
+		}
+		w.buf = append(w.buf, b...)
 	}
 	return true
 }
 
-// encodeDelta returns the delta row from st's sample to cur, filling keys
-// with each object's sorted keys. It reports false when a keyframe must be
-// written instead: no timestamp to imply from, an id twice, or a value
-// JSON cannot carry.
-func encodeDelta(st *callState, cur []stats.Object, keys [][]string) ([]byte, bool) {
-	prev := st.objs
-	if len(prev) == 0 || len(cur) == 0 {
-		return nil, false
+// appendJSONFloat appends f as encoding/json writes a float64 (shortest
+// repr; exponent form below 1e-6 and from 1e21, its exponent without a
+// leading zero); false for NaN and infinities, which JSON cannot carry.
+func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, false
 	}
-	prevT, ok1 := prev[0]["timestamp"]
-	curT, ok2 := cur[0]["timestamp"]
-	if !ok1 || !ok2 {
-		return nil, false
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
 	}
-	byID := make(map[string]int, len(prev))
-	for i, o := range prev {
-		if _, dup := byID[o.ID()]; dup {
-			return nil, false
-		}
-		byID[o.ID()] = i
-	}
-	row := deltaRow{T: curT, O: make([]any, 0, len(cur))}
-	seen := make(map[string]bool, len(cur))
-	for ci, o := range cur {
-		id := o.ID()
-		if seen[id] {
-			return nil, false
-		}
-		seen[id] = true
-		i, ok := byID[id]
-		if !ok {
-			keys[ci] = sortedKeys(o)
-			row.O = append(row.O, o)
-			continue
-		}
-		p, pk := prev[i], st.keys[i]
-		ck := pk
-		if !sameKeys(o, pk) {
-			ck = sortedKeys(o)
-		}
-		keys[ci] = ck
-		e, changed, ok := objectDelta(p, pk, o, ck, prevT, curT)
-		if !ok {
-			return nil, false
-		}
-		if !changed {
-			row.O = append(row.O, i)
-			continue
-		}
-		row.O = append(row.O, append([]any{i}, e...))
-	}
-	payload, err := json.Marshal(row)
-	if err != nil {
-		return nil, false
-	}
-	return payload, true
-}
-
-// objectDelta returns the entry's set, add and del lists (trailing empty
-// ones left out) for object p (keys pk) becoming o (keys ck).
-func objectDelta(p stats.Object, pk []string, o stats.Object, ck []string, prevT, curT any) (entry []any, changed, ok bool) {
-	set, add, del := []any{}, []any(nil), []any(nil)
-	i, j := 0, 0
-	for i < len(pk) || j < len(ck) {
-		switch {
-		case j == len(ck) || (i < len(pk) && pk[i] < ck[j]): // gone
-			del = append(del, i)
-			changed = true
-			i++
-		case i == len(pk) || ck[j] < pk[i]: // new
-			set = append(set, ck[j], o[ck[j]])
-			changed = true
-			j++
-		default:
-			k := ck[j]
-			was, now := p[k], o[k]
-			if k == "timestamp" && sameJSON(was, prevT) {
-				was = curT // implied
-			}
-			if !sameJSON(was, now) {
-				changed = true
-				if d, ok := increment(was, now); ok {
-					add = append(add, i, d)
-				} else {
-					set = append(set, i, now)
-				}
-			}
-			i++
-			j++
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
 		}
 	}
-	if !changed {
-		return nil, false, true
-	}
-	entry = []any{set}
-	if add != nil || del != nil {
-		entry = append(entry, orEmpty(add))
-	}
-	if del != nil {
-		entry = append(entry, del)
-	}
-	return entry, true, true
-}
-
-func orEmpty(xs []any) []any {
-	if xs == nil {
-		return []any{}
-	}
-	return xs
+	return b, true
 }
 
 // sameJSON reports whether two values are written alike in JSON: the
@@ -457,63 +575,104 @@ func cmpString(a, b string) int {
 
 // apply turns the last sample into the one a delta row describes.
 func (d *decoder) apply(payload []byte) error {
-	var row struct {
-		T json.RawMessage   `json:"t"`
-		O []json.RawMessage `json:"o"`
-	}
-	if err := json.Unmarshal(payload, &row); err != nil {
+	sc := &scanner{data: payload}
+	if err := sc.expect('{'); err != nil {
 		return err
 	}
-	if len(row.T) == 0 {
-		return errors.New("no timestamp")
-	}
-	prev, prevT := d.objs, d.t
-	objs := make([]rawObject, 0, len(row.O))
-	for _, e := range row.O {
-		e = bytes.TrimSpace(e)
-		if len(e) == 0 {
-			return errors.New("empty entry")
+	var t []byte
+	var objs []rawObject
+	seenO := false
+	for first := true; ; first = false {
+		more, err := sc.more('}', first)
+		if err != nil {
+			return err
 		}
-		switch e[0] {
-		case '{':
-			o, err := parseObject(e)
-			if err != nil {
+		if !more {
+			break
+		}
+		name, _, err := sc.key()
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "t":
+			if t, err = sc.value(); err != nil {
 				return err
 			}
-			objs = append(objs, o)
-		case '[':
-			var parts []json.RawMessage
-			if err := json.Unmarshal(e, &parts); err != nil {
+		case "o":
+			if t == nil {
+				return errors.New(`"o" before "t"`)
+			}
+			if objs, err = d.entries(sc, t); err != nil {
 				return err
 			}
-			if len(parts) < 2 || len(parts) > 4 {
-				return fmt.Errorf("entry of %d parts", len(parts))
-			}
-			p, err := prevObject(prev, parts[0])
-			if err != nil {
-				return err
-			}
-			o, err := changeObject(p, prevT, row.T, parts[1:])
-			if err != nil {
-				return err
-			}
-			objs = append(objs, o)
+			seenO = true
 		default:
-			p, err := prevObject(prev, e)
-			if err != nil {
+			if _, err := sc.value(); err != nil {
 				return err
 			}
-			objs = append(objs, carry(p, prevT, row.T))
 		}
 	}
-	d.objs, d.t = objs, row.T
+	if err := sc.end(); err != nil {
+		return err
+	}
+	if t == nil || !seenO {
+		return errors.New("no timestamp or no objects")
+	}
+	d.objs, d.t = objs, t
 	return nil
 }
 
-func prevObject(prev []rawObject, index json.RawMessage) (rawObject, error) {
-	i, err := strconv.Atoi(string(index))
-	if err != nil || i < 0 || i >= len(prev) {
-		return nil, fmt.Errorf("no object %s in the previous sample", index)
+// entries reads the "o" list into the new sample's objects.
+func (d *decoder) entries(sc *scanner, t []byte) ([]rawObject, error) {
+	prev, prevT := d.objs, d.t
+	if err := sc.expect('['); err != nil {
+		return nil, err
+	}
+	objs := make([]rawObject, 0, len(prev))
+	for first := true; ; first = false {
+		more, err := sc.more(']', first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return objs, nil
+		}
+		switch sc.peek() {
+		case '{':
+			o, err := sc.object()
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, o)
+		case '[':
+			sc.i++
+			p, err := prevObject(sc, prev)
+			if err != nil {
+				return nil, err
+			}
+			o, err := changeObject(sc, p, prevT, t)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, o)
+		default:
+			p, err := prevObject(sc, prev)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, carry(p, prevT, t))
+		}
+	}
+}
+
+func prevObject(sc *scanner, prev []rawObject) (rawObject, error) {
+	i, err := sc.int()
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || i >= int64(len(prev)) {
+		return nil, fmt.Errorf("no object %d in the previous sample", i)
 	}
 	return prev[i], nil
 }
@@ -529,64 +688,90 @@ func carry(p rawObject, prevT, t []byte) rawObject {
 	return o
 }
 
-// changeObject applies an entry's set, add and del lists to object p.
-func changeObject(p rawObject, prevT, t []byte, lists []json.RawMessage) (rawObject, error) {
+// changeObject reads the rest of an entry, [i, set, add, del] after i,
+// and applies it to object p.
+func changeObject(sc *scanner, p rawObject, prevT, t []byte) (rawObject, error) {
 	o := carry(p, prevT, t)
-	var set, add []json.RawMessage
-	var del []int
-	if err := json.Unmarshal(lists[0], &set); err != nil || len(set)%2 != 0 {
-		return nil, fmt.Errorf("bad set list %s", lists[0])
-	}
-	if len(lists) > 1 {
-		if err := json.Unmarshal(lists[1], &add); err != nil || len(add)%2 != 0 {
-			return nil, fmt.Errorf("bad add list %s", lists[1])
-		}
-	}
-	if len(lists) > 2 {
-		if err := json.Unmarshal(lists[2], &del); err != nil {
-			return nil, fmt.Errorf("bad del list %s", lists[2])
-		}
-	}
 	var added rawObject
-	for i := 0; i < len(set); i += 2 {
-		k, v := bytes.TrimSpace(set[i]), set[i+1]
-		if len(k) > 0 && k[0] == '"' {
-			var name string
-			if err := json.Unmarshal(k, &name); err != nil {
+	var gone []bool
+	for list := 0; ; list++ {
+		if sc.peek() == ']' {
+			sc.i++
+			break
+		}
+		if err := sc.expect(','); err != nil {
+			return nil, err
+		}
+		if err := sc.expect('['); err != nil {
+			return nil, err
+		}
+		for first := true; ; first = false {
+			more, err := sc.more(']', first)
+			if err != nil {
 				return nil, err
 			}
-			added = append(added, rawMember{key: name, qkey: k, val: v})
-			continue
-		}
-		at, err := memberIndex(o, k)
-		if err != nil {
-			return nil, err
-		}
-		o[at].val = v
-	}
-	for i := 0; i < len(add); i += 2 {
-		at, err := memberIndex(o, add[i])
-		if err != nil {
-			return nil, err
-		}
-		was, err := strconv.ParseInt(string(o[at].val), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("increment of %s, which is not an integer", o[at].qkey)
-		}
-		by, err := strconv.ParseInt(string(add[i+1]), 10, 64)
-		if err != nil {
-			return nil, err
-		}
-		o[at].val = strconv.AppendInt(nil, was+by, 10)
-	}
-	if len(del) > 0 {
-		gone := make([]bool, len(o))
-		for _, i := range del {
-			if i < 0 || i >= len(o) {
-				return nil, fmt.Errorf("no key %d to delete", i)
+			if !more {
+				break
 			}
-			gone[i] = true
+			switch list {
+			case 0: // set: key index or name, value
+				var name string
+				var quoted []byte
+				at := -1
+				if sc.peek() == '"' {
+					if quoted, err = sc.value(); err != nil {
+						return nil, err
+					}
+					if name, err = unquote(quoted); err != nil {
+						return nil, err
+					}
+				} else if at, err = memberIndex(sc, o); err != nil {
+					return nil, err
+				}
+				if err := sc.expect(','); err != nil {
+					return nil, err
+				}
+				v, err := sc.value()
+				if err != nil {
+					return nil, err
+				}
+				if at < 0 {
+					added = append(added, rawMember{key: name, qkey: quoted, val: v})
+				} else {
+					o[at].val = v
+				}
+			case 1: // add: key index, increment
+				at, err := memberIndex(sc, o)
+				if err != nil {
+					return nil, err
+				}
+				if err := sc.expect(','); err != nil {
+					return nil, err
+				}
+				by, err := sc.int()
+				if err != nil {
+					return nil, err
+				}
+				was, err := strconv.ParseInt(string(o[at].val), 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("increment of %s, which is not an integer", o[at].qkey)
+				}
+				o[at].val = strconv.AppendInt(nil, was+by, 10)
+			case 2: // del: key index
+				at, err := memberIndex(sc, o)
+				if err != nil {
+					return nil, err
+				}
+				if gone == nil {
+					gone = make([]bool, len(o))
+				}
+				gone[at] = true
+			default:
+				return nil, errors.New("an entry has more than four parts")
+			}
 		}
+	}
+	if gone != nil {
 		kept := o[:0]
 		for i, m := range o {
 			if !gone[i] {
@@ -605,12 +790,15 @@ func changeObject(p rawObject, prevT, t []byte, lists []json.RawMessage) (rawObj
 	return o, nil
 }
 
-func memberIndex(o rawObject, index json.RawMessage) (int, error) {
-	i, err := strconv.Atoi(string(bytes.TrimSpace(index)))
-	if err != nil || i < 0 || i >= len(o) {
-		return 0, fmt.Errorf("no key %s", index)
+func memberIndex(sc *scanner, o rawObject) (int, error) {
+	i, err := sc.int()
+	if err != nil {
+		return 0, err
 	}
-	return i, nil
+	if i < 0 || i >= int64(len(o)) {
+		return 0, fmt.Errorf("no key %d", i)
+	}
+	return int(i), nil
 }
 
 // write returns the current sample as the JSON array it was stored from.
@@ -639,46 +827,28 @@ func (d *decoder) write() []byte {
 // parseObjects reads a JSON array of objects, keeping each member as
 // written.
 func parseObjects(data []byte) ([]rawObject, error) {
-	var elems []json.RawMessage
-	if err := json.Unmarshal(data, &elems); err != nil {
+	sc := &scanner{data: data}
+	if err := sc.expect('['); err != nil {
 		return nil, err
 	}
-	objs := make([]rawObject, 0, len(elems))
-	for _, e := range elems {
-		o, err := parseObject(e)
+	var objs []rawObject
+	for first := true; ; first = false {
+		more, err := sc.more(']', first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		o, err := sc.object()
 		if err != nil {
 			return nil, err
 		}
 		objs = append(objs, o)
 	}
-	return objs, nil
+	return objs, sc.end()
 }
 
-// parseObject reads one JSON object, its members in key order (as
-// encoding/json writes a map, so that the objects written back are the
-// same bytes).
-func parseObject(data []byte) (rawObject, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("not a JSON object: %.40s", data)
-	}
-	var o rawObject
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("object key %v", tok)
-		}
-		var val json.RawMessage
-		if err := dec.Decode(&val); err != nil {
-			return nil, err
-		}
-		qkey, _ := json.Marshal(key)
-		o = append(o, rawMember{key: key, qkey: qkey, val: val})
-	}
+func sortMembers(o rawObject) {
 	slices.SortStableFunc(o, func(a, b rawMember) int { return cmpString(a.key, b.key) })
-	return o, nil
 }

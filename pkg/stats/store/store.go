@@ -210,7 +210,7 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 	// until then the last committed state stands, for a retry.
 	states := map[string]*callState{}
 	if len(b.Samples) > 0 {
-		if err := s.writeSamples(ctx, tx, b.Samples, states); err != nil {
+		if err := s.writeSamples(ctx, tx, b, states); err != nil {
 			return nil, err
 		}
 	}
@@ -242,31 +242,44 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 
 func callKey(participant, callID string) string { return participant + "\x00" + callID }
 
-// writeSamples stores samples, each a keyframe or a delta after the one
-// before (delta.go), and leaves in states what the encoder keeps of each
-// call.
-func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, samples []stats.Sample, states map[string]*callState) error {
+// writeSamples stores the batch's samples, each a keyframe or a delta
+// after the one before (delta.go), and leaves in states what the encoder
+// keeps of each call.
+func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, states map[string]*callState) error {
 	find, err := tx.PrepareContext(ctx, `SELECT seq FROM calls WHERE participant = ? AND call_id = ?`)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = find.Close() }()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (call_seq, n, ts_ms, enc, body) VALUES (?, ?, ?, ?, ?)`)
+	// Another process may have evicted the call from the ring since the
+	// encoder learnt its seq: the row goes in only if the call is still
+	// there, and no row means it is gone.
+	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (call_seq, n, ts_ms, enc, body)
+		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM calls WHERE seq = ?)`)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = ins.Close() }()
-	seqs := map[string]int64{}
+	begun := map[string]bool{} // calls this batch starts: anything remembered of the id is stale
+	for _, c := range b.Begins {
+		begun[callKey(c.Participant, c.CallID)] = true
+	}
 	gone := map[string]bool{}
-	for _, smp := range samples {
+	for _, smp := range b.Samples {
 		key := callKey(smp.Participant, smp.CallID)
 		if gone[key] {
 			continue
 		}
-		// Checked once a batch, whatever the encoder remembers: another
-		// process may have evicted the call from the ring meanwhile.
-		seq, ok := seqs[key]
-		if !ok {
+		st, ok := states[key]
+		if !ok && !begun[key] {
+			s.mu.Lock()
+			st = s.calls[key]
+			s.mu.Unlock()
+		}
+		var seq int64
+		if st != nil {
+			seq = st.seq
+		} else {
 			err := find.QueryRowContext(ctx, smp.Participant, smp.CallID).Scan(&seq)
 			if errors.Is(err, sql.ErrNoRows) {
 				gone[key] = true // evicted meanwhile
@@ -275,23 +288,18 @@ func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, samples []stats.Sa
 			if err != nil {
 				return err
 			}
-			seqs[key] = seq
-		}
-		st, ok := states[key]
-		if !ok {
-			s.mu.Lock()
-			st = s.calls[key]
-			s.mu.Unlock()
-			if st != nil && st.seq != seq { // the same call id stored anew
-				st = nil
-			}
 		}
 		enc, body, next, err := encodeSample(st, seq, smp)
 		if err != nil {
 			return fmt.Errorf("encoding sample of call %s: %w", smp.CallID, err)
 		}
-		if _, err := ins.ExecContext(ctx, seq, smp.Seq, smp.Time.UnixMilli(), enc, body); err != nil {
+		res, err := ins.ExecContext(ctx, seq, smp.Seq, smp.Time.UnixMilli(), enc, body, seq)
+		if err != nil {
 			return fmt.Errorf("storing sample of call %s: %w", smp.CallID, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			gone[key] = true
+			continue
 		}
 		states[key] = next
 	}

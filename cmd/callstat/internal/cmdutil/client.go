@@ -193,6 +193,10 @@ type Softphone struct {
 	ownLive bool
 }
 
+// incomingQueue is how many received calls may wait for answer to take
+// them.
+const incomingQueue = 4096
+
 // OpenSoftphone opens the store first (so that nothing is dialled when
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
@@ -252,6 +256,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		ReconnectAttempts:      o.ReconnectAttempts,
 		Hooks:                  call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
 		AnswerTimeout:          answerTimeout,
+		// answer takes every call: a burst of hundreds (a load run)
+		// waits for it rather than being refused as busy.
+		IncomingQueue: incomingQueue,
 	})
 	if err != nil {
 		sp.Close()
