@@ -47,17 +47,16 @@ deps:
 # through --audio mic; its dependencies bring libpulse and ALSA's
 # libasound, which the microphone driver loads at run time); the browser
 # tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
-# fail rather than skip without it. The reliability tests make network
-# namespaces (iproute2) and drop packets with tc netem, or with nftables
-# where the kernel has no netem; the ground-truth stats tests make network
-# namespaces too (cmd/callstat/internal/netlab).
+# fail rather than skip without it. The ground-truth and bad-network tests
+# make network namespaces joined by a shaped link (iproute2;
+# cmd/callstat/internal/netlab: tc netem, or a userspace link where the
+# kernel has no netem).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
-	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
 	$(install-missing)
 
 build: deps

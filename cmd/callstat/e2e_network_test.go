@@ -1,104 +1,51 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/cmd/callstat/internal/netlab"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
-// netPair is two network namespaces joined by a veth pair, made for one
-// test and removed at its end (also when it fails). The caller and the
-// server run in a, the answerer in b: the media crosses the veth, the only
-// link between them, where tc netem can spoil it.
+// netPair is the lab of the ground-truth tests (two network namespaces
+// joined by one link, made for one test and removed at its end, also when
+// it fails) with the link's condition changed mid-call. The caller and the
+// server run in a, the answerer in b: the media crosses the link, the
+// only way between them.
 type netPair struct {
 	t            *testing.T
-	a, b         string // namespace names, also the names of their veth end
+	lab          *netlab.Lab
+	a, b         string // namespace names
 	addrA, addrB string
-	useNft       bool
 }
 
 func newNetPair(t *testing.T) *netPair {
 	t.Helper()
 	requireRoot(t)
-	for _, tool := range []string{"ip", "tc", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: 'make test' installs it (iproute2, nftables)", tool)
+	lab, err := netlab.New(context.Background(), netlab.Condition{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Close(); err != nil {
+			t.Errorf("removing the lab: %v", err)
 		}
-	}
-	id := fmt.Sprintf("cs%06x", rand.Uint32()&0xffffff) // unique per test; interface names stay under 16 bytes
-	np := &netPair{t: t, a: id + "a", b: id + "b", addrA: "10.66.0.1", addrB: "10.66.0.2"}
-	for _, ns := range []string{np.a, np.b} {
-		np.ip("netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() }) // takes its veth end along
-	}
-	np.ip("link", "add", np.a, "netns", np.a, "type", "veth", "peer", "name", np.b, "netns", np.b)
-	for _, end := range []struct{ ns, addr string }{{np.a, np.addrA}, {np.b, np.addrB}} {
-		np.ip("-n", end.ns, "addr", "add", end.addr+"/24", "dev", end.ns)
-		np.ip("-n", end.ns, "link", "set", end.ns, "up")
-		np.ip("-n", end.ns, "link", "set", "lo", "up")
-	}
-	return np
+	})
+	return &netPair{t: t, lab: lab, a: lab.NSA, b: lab.NSB, addrA: lab.AddrA, addrB: lab.AddrB}
 }
 
-func (np *netPair) ip(args ...string) {
-	np.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		np.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// loss drops that percentage of the packets leaving each end of the veth
-// (both directions), or stops dropping at 0. It uses tc netem where the
-// kernel has it, and otherwise nftables' random numbers (this CI's kernel
-// is built without sch_netem; the Makefile installs nft).
+// loss drops that percentage of the packets crossing the link in each
+// direction from now on; 100 is a partition, 0 the recovery.
 func (np *netPair) loss(percent int) {
 	np.t.Helper()
-	for _, ns := range []string{np.a, np.b} {
-		if np.useNft || !np.netem(ns, percent) {
-			np.useNft = true
-			np.nft(ns, percent)
-		}
-	}
-}
-
-// netem sets or clears a netem qdisc; false when the kernel has no netem.
-func (np *netPair) netem(ns string, percent int) bool {
-	np.t.Helper()
-	args := []string{"netns", "exec", ns, "tc", "qdisc", "replace", "dev", ns, "root", "netem", "loss", fmt.Sprintf("%d%%", percent)}
-	if percent == 0 {
-		args = []string{"netns", "exec", ns, "tc", "qdisc", "del", "dev", ns, "root"}
-	}
-	out, err := exec.Command("ip", args...).CombinedOutput()
-	if err != nil && strings.Contains(string(out), "qdisc kind is unknown") {
-		return false
-	}
-	if err != nil {
-		np.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return true
-}
-
-func (np *netPair) nft(ns string, percent int) {
-	np.t.Helper()
-	// Declaring the table first makes the delete succeed when it is new.
-	script := "table inet callstat\ndelete table inet callstat\n"
-	switch {
-	case percent >= 100:
-		script += fmt.Sprintf("table inet callstat { chain out { type filter hook output priority 0; oifname %q drop; }; }\n", ns)
-	case percent > 0:
-		script += fmt.Sprintf("table inet callstat { chain out { type filter hook output priority 0; oifname %q numgen random mod 100 < %d drop; }; }\n", ns, percent)
-	}
-	cmd := exec.Command("ip", "netns", "exec", ns, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		np.t.Fatalf("nft in %s: %v\n%s\n%s", ns, err, out, script)
+	if err := np.lab.SetCondition(context.Background(), netlab.Condition{Loss: float64(percent)}); err != nil {
+		np.t.Fatal(err)
 	}
 }
 
@@ -143,8 +90,9 @@ func mediaOverVeth(t *testing.T, who string, s []map[string]any, local string) {
 	t.Errorf("%s: no nominated candidate pair in the sample", who)
 }
 
-// Item 4: bad networks between the parties, on a veth pair made by the
-// test (netem, or nftables where the kernel has no netem). 30 % loss for 5 s mid-call, then recovery: the call survives and
+// Item 4: bad networks between the parties, on a link made by the test
+// (veth + netem, or netlab's userspace link where the kernel has no
+// netem). 30 % loss for 5 s mid-call, then recovery: the call survives and
 // the stored samples show the burst. Then a partition longer than the ICE
 // failure timeout: both sides end with a media failure, stats kept.
 func TestBadNetwork(t *testing.T) {

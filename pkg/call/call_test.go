@@ -273,7 +273,7 @@ func TestCallErrors(t *testing.T) {
 			t.Errorf("caller err = %v, want ErrInterrupted", c.Err())
 		}
 		if in.State() != StateCancelled {
-			t.Errorf("callee state = %s, want Cancelled", in.State())
+			t.Errorf("callee state = %s (%+v), want Cancelled", in.State(), in.Transition())
 		}
 	})
 

@@ -77,8 +77,9 @@ type Lab struct {
 	Mode         string
 	Cond         Condition
 
-	wire   *wire // userspace mode
-	closed atomic.Bool
+	wire       *wire  // userspace mode
+	devA, devB string // the link's device in each namespace
+	closed     atomic.Bool
 }
 
 var labs atomic.Int64
@@ -153,7 +154,7 @@ func (l *Lab) buildNetem(ctx context.Context, ifPrefix string) (bool, error) {
 			return false, nil
 		}
 	}
-	l.Mode = ModeNetem
+	l.Mode, l.devA, l.devB = ModeNetem, va, vb
 	return true, nil
 }
 
@@ -171,7 +172,7 @@ func (l *Lab) buildUserspace(ctx context.Context, ifPrefix string) error {
 		return err
 	}
 	l.wire = startWire(fa, fb, l.Cond)
-	l.Mode = ModeUserspace
+	l.Mode, l.devA, l.devB = ModeUserspace, ta, tb
 	// The devices were made in our namespace; they keep their file
 	// descriptors when moved.
 	for _, end := range []struct{ ns, dev, addr, peer string }{{l.NSA, ta, l.AddrA, l.AddrB}, {l.NSB, tb, l.AddrB, l.AddrA}} {
@@ -185,6 +186,24 @@ func (l *Lab) buildUserspace(ctx context.Context, ifPrefix string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// SetCondition changes what the link does from now on, in both
+// directions: a loss burst, a partition (Loss 100), a recovery.
+func (l *Lab) SetCondition(ctx context.Context, cond Condition) error {
+	if l.wire != nil {
+		l.wire.setCondition(cond)
+		l.Cond = cond
+		return nil
+	}
+	for _, dev := range []struct{ ns, name string }{{l.NSA, l.devA}, {l.NSB, l.devB}} {
+		args := append([]string{"netns", "exec", dev.ns, "tc", "qdisc", "change", "dev", dev.name, "root", "netem"}, cond.netemArgs()...)
+		if err := ip(ctx, args...); err != nil {
+			return err
+		}
+	}
+	l.Cond = cond
 	return nil
 }
 

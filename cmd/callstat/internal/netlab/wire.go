@@ -152,6 +152,16 @@ func (w *wire) write(dst *os.File, d *direction) {
 	}
 }
 
+// setCondition applies cond to the packets that arrive from now on;
+// packets already held keep the delay they were given.
+func (w *wire) setCondition(cond Condition) {
+	for _, d := range w.dirs {
+		d.mu.Lock()
+		d.cond = cond
+		d.mu.Unlock()
+	}
+}
+
 // raisePriority locks the goroutine to its thread and gives the thread
 // Priority, so that a packet is held for its delay and no longer even
 // when other work keeps the CPUs busy (see Priority). The thread ends with
