@@ -20,6 +20,11 @@ import (
 // deadline to fail cleanly.
 const connectTimeout = 30 * time.Second
 
+// inboxSize is how many signaling messages may wait for a call's loop. A
+// call gets a handful in all (the answer, an end, a candidate or two), and
+// each slot costs a Message's 240 bytes for every call in progress.
+const inboxSize = 8
+
 // receiveMTU is the largest RTP packet a call reads, pion's default
 // receive MTU.
 const receiveMTU = 1500
@@ -118,7 +123,7 @@ func newCall(p *Phone, id string, dir Direction, remote string) *Call {
 		dir:       dir,
 		remote:    remote,
 		log:       p.log.With("call", id),
-		inbox:     make(chan signaling.Message, 32),
+		inbox:     make(chan signaling.Message, inboxSize),
 		pcEvents:  make(chan pcEvent, 32),
 		reqs:      make(chan request, 4),
 		hangups:   make(chan string, 1),
