@@ -32,7 +32,7 @@ func gen(participant, callID string, n int) stats.Sample {
 			"totalRoundTripTime": 0.0011 * float64(n), "lastPacketReceivedTimestamp": float64(at.UnixMilli() - 3)},
 		{"id": "C1", "type": "certificate", "timestamp": ts, "fingerprint": "AB:CD", "base64Certificate": "MII<&>" + strings.Repeat("x", 200)},
 		{"id": "OUT", "type": "outbound-rtp", "timestamp": ts, "ssrc": uint32(1234), "packetsSent": uint32(50 * n),
-			"bytesSent": uint64(4000 * n), "huge": uint64(math.MaxUint64 - uint64(n)), "big": float64(1<<53 + 2*n),
+			"bytesSent": uint64(4000 * n), "huge": math.MaxUint64 - uint64(n), "big": float64(1<<53 + 2*n),
 			"targetBitrate": 32000, "nested": map[string]any{"a": []any{1.0, "<x>", n}}},
 	}
 	if n%7 == 0 {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -167,23 +166,4 @@ func machine() string {
 		virt = ", " + strings.TrimSpace(string(data))
 	}
 	return fmt.Sprintf("%d × %s, %.1f GiB, %s%s, %s", runtime.NumCPU(), model, float64(mem)/(1<<20), kernel, virt, runtime.Version())
-}
-
-// fileSize is a file's size, 0 if it is missing.
-func fileSize(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// dirSize sums the files of a store (the database and its WAL).
-func storeSize(path string) int64 {
-	matches, _ := filepath.Glob(path + "*")
-	var n int64
-	for _, m := range matches {
-		n += fileSize(m)
-	}
-	return n
 }

@@ -160,25 +160,6 @@ func (p *proc) stop() {
 	}
 }
 
-func (p *proc) stdoutText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.stdout.String()
-}
-
-// find returns the process's log lines with msg.
-func (p *proc) find(msg string) []map[string]any {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []map[string]any
-	for _, l := range p.lines {
-		if l["msg"] == msg {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // server runs callstat serve on a free loopback port.
 type server struct {
 	p   *proc
