@@ -106,6 +106,7 @@ func (r *report) markdown(o options) string {
 		}
 	}
 	w("%s.\n", strings.Join(st, "; "))
+	r.capacity(&b)
 	if len(r.loads) > 0 {
 		w("\nCommand of the largest run: `%s`.\n", r.loads[len(r.loads)-1].command)
 	}
@@ -229,9 +230,52 @@ func (r *report) notes(b *strings.Builder) {
 	w("  (a fifth of all allocations at 500 calls); a stats report rebuilt from scratch every second (static objects\n")
 	w("  are now copied, the session descriptions read once); per-packet allocations in the call's reader; JSON through\n")
 	w("  reflection in the store (deltas and their reading are now hand-written).\n")
+	w("- **A stats sample** costs about a quarter in pion's `GetStats`, which recomputes each certificate's\n")
+	w("  fingerprint and base64 form and asks the ICE agent's goroutine for the candidates every time it is called,\n")
+	w("  and most of the rest in building the W3C objects (maps, so that every field pion lacks can be added); the\n")
+	w("  objects that do not change are copied from the call's cache. At one sample a second this is far below a\n")
+	w("  call's media cost (see the profile).\n")
 	w("- **Memory** per call side is mostly pion's per-connection state and the goroutines it starts (about twenty a\n")
 	w("  call, each with its stack), plus Go's heap headroom (GOGC=100).\n")
 	w("- Load runs and the comparison share the machine with whatever else runs on it; a figure from a saturated\n")
 	w("  machine (CPU left near zero) shows the machine's limit, not callstat's cost per call: then *real time* drops\n")
 	w("  below 100 %%, jitter and RTT grow and MOS falls.\n")
+}
+
+// capacity says what the load runs mean for this machine: the largest run
+// that kept real time, and how many cores 500 calls would need at the cost
+// per call side of the largest run that left CPU over (a saturated run
+// understates the cost: its calls send less than they should).
+func (r *report) capacity(b *strings.Builder) {
+	var kept, unsat *loadResult
+	for i := range r.loads {
+		l := &r.loads[i]
+		if l.num("connected") == float64(l.calls) && l.num("sentPercent") >= 99.9 && l.num("receivedPercent") >= 99.9 {
+			kept = l
+		}
+		if float64(runtime.NumCPU())-l.callerCPU-l.answerCPU >= 0.25*float64(runtime.NumCPU()) {
+			unsat = l
+		}
+	}
+	if kept == nil && unsat == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n**Capacity of this machine.** ")
+	if kept != nil {
+		fmt.Fprintf(b, "The largest run that kept real time (≥ 99.9 %% of packets both ways, every call connected) had %d calls. ", kept.calls)
+	} else {
+		fmt.Fprintf(b, "No run kept real time (≥ 99.9 %% of packets both ways). ")
+	}
+	if unsat != nil {
+		perSide := (unsat.callerCPU + unsat.answerCPU) / float64(2*unsat.calls)
+		need := perSide * 1000
+		fmt.Fprintf(b, "At the cost per call side of the %d-call run (%.2f %% of a core, with CPU to spare), 500 calls both ways need about %.1f cores "+
+			"for the two processes, against the %d this machine has", unsat.calls, perSide*100, need, runtime.NumCPU())
+		if need > float64(runtime.NumCPU()) {
+			fmt.Fprintf(b, ": the 500-call target needs more cores, or a cheaper path per packet than pion's (see the profile)")
+		}
+		fmt.Fprintf(b, ".\n")
+	} else {
+		fmt.Fprintf(b, "\n")
+	}
 }
