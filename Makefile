@@ -93,6 +93,16 @@ reliability-long: test-deps
 	set -o pipefail; CALLSTAT_LONG=1 $(GO) test -count=1 -timeout 30m -run '^(TestKilledCallerWithoutServer|TestBadNetwork)$$' -v ./cmd/callstat/ | \
 		grep -E 'MEASURED|^(--- |ok|FAIL|PASS)|_test.go:'
 
+# The benchmarks (docs/BENCHMARKS.md, which they rewrite): the Go
+# benchmarks, single-call setup, load runs of BENCH_CALLS calls between one
+# caller process and one answerer process, and the same calls between
+# callstat and headless Chromium. About ten minutes; not part of `test`.
+BENCH_CALLS ?= 100,200,300,500
+BENCH_DURATION ?= 60s
+bench: build test-deps
+	$(GO) run ./cmd/callstat/internal/bench -binary $(BIN) -out docs/BENCHMARKS.md \
+		-calls $(BENCH_CALLS) -duration $(BENCH_DURATION)
+
 lint: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
@@ -18,6 +19,15 @@ import (
 // "checking" when no candidate pair ever works, so the call needs its own
 // deadline to fail cleanly.
 const connectTimeout = 30 * time.Second
+
+// inboxSize is how many signaling messages may wait for a call's loop. A
+// call gets a handful in all (the answer, an end, a candidate or two), and
+// each slot costs a Message's 240 bytes for every call in progress.
+const inboxSize = 8
+
+// receiveMTU is the largest RTP packet a call reads, pion's default
+// receive MTU.
+const receiveMTU = 1500
 
 // remoteCloseGrace is how long a call waits for the far end's "end" after
 // the far end closed the media connection.
@@ -38,7 +48,8 @@ type Call struct {
 	offer  string // incoming: the caller's offer
 
 	pc      *webrtc.PeerConnection
-	getters pcGetters // what pc's interceptors measure
+	getters pcGetters   // what pc's interceptors measure
+	cache   reportCache // what its stats reports reuse (report.go)
 	sender  *webrtc.RTPSender
 	audio   *gatedTrack // the phone's audio as this call sends it
 
@@ -67,11 +78,14 @@ type Call struct {
 	err         error
 	tornDown    bool
 	answered    bool // incoming: answer sent; outgoing: answer applied
-	iceState    webrtc.ICEConnectionState
-	pending     []webrtc.ICECandidateInit
-	recv        *audio.ReceiveMeter // the far end's decoded audio
-	recvSSRC    uint32
-	recordErr   error
+	// candidatesSent: our description carried every candidate
+	// (withCandidates); none is trickled.
+	candidatesSent bool
+	iceState       webrtc.ICEConnectionState
+	pending        []webrtc.ICECandidateInit
+	recv           *audio.ReceiveMeter // the far end's decoded audio
+	recvSSRC       uint32
+	recordErr      error
 }
 
 type pcEvent struct {
@@ -109,7 +123,7 @@ func newCall(p *Phone, id string, dir Direction, remote string) *Call {
 		dir:       dir,
 		remote:    remote,
 		log:       p.log.With("call", id),
-		inbox:     make(chan signaling.Message, 32),
+		inbox:     make(chan signaling.Message, inboxSize),
 		pcEvents:  make(chan pcEvent, 32),
 		reqs:      make(chan request, 4),
 		hangups:   make(chan string, 1),
@@ -436,7 +450,7 @@ func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 	if c.p.cfg.RecordPath != nil {
 		path = c.p.cfg.RecordPath(c)
 	}
-	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, Logger: c.log})
+	meter, err := audio.NewReceiveMeter(audio.ReceiveConfig{RecordPath: path, CountOnly: c.p.cfg.SkipDecode && path == "", Logger: c.log})
 	if err != nil {
 		c.log.Error("cannot decode or record the far end's audio", "err", err)
 		if path != "" {
@@ -453,13 +467,17 @@ func (c *Call) readRemoteTrack(track *webrtc.TrackRemote) {
 		c.recv, c.recvSSRC = meter, uint32(track.SSRC())
 		c.mu.Unlock()
 	}
+	// One buffer and one packet for the whole call: this loop runs for
+	// every packet of every call.
+	buf := make([]byte, receiveMTU)
+	var pkt rtp.Packet
 	for {
-		pkt, _, err := track.ReadRTP()
+		n, _, err := track.Read(buf)
 		if err != nil {
 			break
 		}
-		if meter != nil {
-			meter.Packet(pkt)
+		if meter != nil && pkt.Unmarshal(buf[:n]) == nil {
+			meter.Packet(&pkt)
 		}
 	}
 	if meter == nil {
@@ -518,7 +536,7 @@ func (c *Call) runOutgoing() {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), false)
 		return
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: offer.SDP,
+	if err := c.p.send(signaling.Message{Type: signaling.TypeCall, CallID: c.id, From: c.Local(), To: c.remote, SDP: c.withCandidates(offer.SDP),
 		Credentials: c.p.cfg.Credentials}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
@@ -698,10 +716,52 @@ func (c *Call) onMessage(m signaling.Message) {
 	}
 }
 
+// gatherWait bounds how long a description waits for the host
+// candidates it will carry.
+const gatherWait = 2 * time.Second
+
+// withCandidates returns the local description to send, sdp just set:
+// with no STUN or TURN server to ask, the only candidates are the host's,
+// gathered in a millisecond or two, so the description waits for them and
+// carries them, and none is trickled. That is one message per call and
+// side instead of one per candidate, plus one to end them: what lets a
+// load run place hundreds of calls at once within the server's per-
+// connection message rate. With ICE servers, or when gathering takes
+// longer than gatherWait, candidates are trickled as they come.
+func (c *Call) withCandidates(sdp string) string {
+	if len(c.p.cfg.ICEServers) > 0 {
+		return sdp
+	}
+	t := time.NewTimer(gatherWait)
+	defer t.Stop()
+	select {
+	case <-webrtc.GatheringCompletePromise(c.pc):
+	case <-t.C:
+		return sdp
+	case reason := <-c.hangups: // a hang-up while gathering: the loop takes it
+		c.Hangup(reason)
+		return sdp
+	}
+	d := c.pc.LocalDescription()
+	if d == nil {
+		return sdp
+	}
+	c.mu.Lock()
+	c.candidatesSent = true
+	c.mu.Unlock()
+	return d.SDP
+}
+
 func (c *Call) addRemoteCandidate(cand webrtc.ICECandidateInit) {
 	if err := c.pc.AddICECandidate(cand); err != nil {
 		c.log.Debug("remote candidate refused", "candidate", cand.Candidate, "err", err)
 	}
+}
+
+func (c *Call) sentCandidatesInSDP() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.candidatesSent
 }
 
 // remoteEnd handles an "end" from the server or the far end.
@@ -730,6 +790,8 @@ func (c *Call) remoteEnd(status int, reason string) {
 
 func (c *Call) onPCEvent(ev pcEvent) {
 	switch {
+	case (ev.candidate != nil || ev.gathered) && c.sentCandidatesInSDP():
+		// The description carried them.
 	case ev.candidate != nil:
 		init := ev.candidate.ToJSON()
 		_ = c.p.send(signaling.Message{Type: signaling.TypeCandidate, CallID: c.id, Candidate: &signaling.Candidate{
@@ -793,7 +855,7 @@ func (c *Call) answer() error {
 		c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
 		return err
 	}
-	if err := c.p.send(signaling.Message{Type: signaling.TypeAnswer, CallID: c.id, SDP: ans.SDP}); err != nil {
+	if err := c.p.send(signaling.Message{Type: signaling.TypeAnswer, CallID: c.id, SDP: c.withCandidates(ans.SDP)}); err != nil {
 		err = fmt.Errorf("%w: %v", ErrSignalingLost, err)
 		c.fail(err, 0, "signaling connection lost", false)
 		return err

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pion/transport/v5/test"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
@@ -23,7 +22,7 @@ import (
 )
 
 // testServer runs a real signaling server on a loopback port.
-func testServer(t *testing.T) (url string, srv *signaling.Server, stop func()) {
+func testServer(t testing.TB) (url string, srv *signaling.Server, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,14 +38,14 @@ func testServer(t *testing.T) (url string, srv *signaling.Server, stop func()) {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("CALLSTAT_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func testSource(t *testing.T, spec string) *audio.Source {
+func testSource(t testing.TB, spec string) *audio.Source {
 	t.Helper()
 	s, err := audio.ParseSpec(spec)
 	if err != nil {
@@ -92,7 +91,7 @@ func (r *recorder) states(id string) []string {
 	return out
 }
 
-func newTestPhone(t *testing.T, url, id string, register bool, src *audio.Source, hooks Hooks) *Phone {
+func newTestPhone(t testing.TB, url, id string, register bool, src *audio.Source, hooks Hooks) *Phone {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -106,7 +105,7 @@ func newTestPhone(t *testing.T, url, id string, register bool, src *audio.Source
 	return p
 }
 
-func wait(t *testing.T, ch <-chan struct{}, what string) {
+func wait(t testing.TB, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
@@ -116,7 +115,7 @@ func wait(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 // autoAnswer answers every incoming call until the phone closes.
-func autoAnswer(t *testing.T, p *Phone) *sync.WaitGroup {
+func autoAnswer(t testing.TB, p *Phone) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -198,9 +197,14 @@ func TestCallConnectsAndEnds(t *testing.T) {
 }
 
 func inboundPackets(c *Call) uint32 {
-	for _, s := range c.GetStats() {
-		if in, ok := s.(webrtc.InboundRTPStreamStats); ok {
-			return in.PacketsReceived
+	r, err := c.CollectStats()
+	if err != nil {
+		return 0
+	}
+	for _, o := range r.Objects {
+		if o.Type() == "inbound-rtp" {
+			n, _ := o.Number("packetsReceived")
+			return uint32(n)
 		}
 	}
 	return 0

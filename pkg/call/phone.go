@@ -108,6 +108,12 @@ type Config struct {
 	// hears ("" for none). It is asked once per call, when the far end's
 	// audio arrives.
 	RecordPath func(c *Call) string
+	// SkipDecode leaves the far end's audio undecoded: each call counts
+	// the samples and concealment of what it receives from the packets
+	// alone, and its inbound-rtp has no audio level, energy or duration
+	// (load mode: decoding is most of a call's cost). RecordPath needs
+	// decoding.
+	SkipDecode bool
 	// ICEServers are STUN/TURN servers; none are needed on one host.
 	ICEServers []webrtc.ICEServer
 	// ICELoopback restricts ICE to loopback addresses, for tests and demos
@@ -289,10 +295,21 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	xrFactory := rtcpxr.NewFactory()
 	xrFactory.OnNewPeerConnection(onXR)
 	ir.Add(xrFactory)
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+	// Of pion's default interceptors only the RTCP reports serve an
+	// audio call. NACK and the simulcast headers are for video; TWCC
+	// feedback feeds a congestion controller nobody runs; pion's own stats
+	// interceptor would count every packet a second time for an
+	// inbound-rtp that the report builds from ours. Each costs work per
+	// packet, which at hundreds of calls is what limits a process.
+	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{LoggerFactory: PionLoggerFactory{Logger: cfg.Logger}}
+	pnet, err := newPhoneNet()
+	if err != nil {
+		return nil, err
+	}
+	se.SetNet(pnet)
 	// mDNS would send multicast queries off the host; calls here use plain
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -314,17 +331,12 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	se.DisableCloseByDTLS(true)
 	if cfg.ICELoopback {
 		se.SetIncludeLoopbackCandidate(true)
-		se.SetInterfaceFilter(isLoopbackInterface)
+		se.SetInterfaceFilter(pnet.isLoopback)
 		se.SetIPFilter(net.IP.IsLoopback)
 		se.SetRemoteIPFilter(net.IP.IsLoopback)
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
-}
-
-func isLoopbackInterface(name string) bool {
-	ifc, err := net.InterfaceByName(name)
-	return err == nil && ifc.Flags&net.FlagLoopback != 0
 }
 
 // Identity is who this phone is.

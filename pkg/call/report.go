@@ -1,12 +1,17 @@
 package call
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -35,8 +40,12 @@ func (c *Call) CollectStats() (stats.Report, error) {
 	if closed || c.pc == nil {
 		return stats.Report{}, fmt.Errorf("%w: call %s has no open peer connection", ErrInvalidState, c.id)
 	}
+	// One report at a time per call: they share its cache.
+	c.cache.mu.Lock()
 	b := c.newReportBuilder(sender)
 	objs := b.build()
+	c.cache.lastCount = len(objs)
+	c.cache.mu.Unlock()
 	// The audio measurements (levels, energy, samples, concealment) come
 	// from the audio source and receiver, into the objects built above.
 	objs = c.addAudioStats(objs)
@@ -91,19 +100,83 @@ func (c *Call) RemoteTrackIDs() []string {
 	return ids
 }
 
+// reportCache keeps, per call, what its reports need that does not change
+// from one sample to the next and is costly to work out each second: the
+// figures taken from the session descriptions, the far end's certificate
+// as reported, and the ids of the streams. A sample costs about as much as
+// pion's GetStats plus building the maps; everything else comes from
+// here (docs/BENCHMARKS.md).
+type reportCache struct {
+	mu        sync.Mutex
+	sdp       bool   // both descriptions were applied: the fields below are final
+	dtlsRole  string // from the descriptions' a=setup
+	ufrag     string // our a=ice-ufrag
+	peerDER   []byte // the far end's certificate, as last reported
+	peerCert  stats.Object
+	ids       map[uint32]*streamIDs
+	static    map[string]staticObject
+	sendSSRC  uint32 // the stream we send, once negotiated
+	sendPT    int
+	lastCount int // objects in the last report, to size the next
+}
+
+// staticObject is an object built from a pion stats struct that did not
+// change since (key: the struct, its timestamp zeroed).
+type staticObject struct {
+	key any
+	obj stats.Object // without its timestamp
+}
+
+// staticObject returns the object for pion's struct key, of id: built by
+// fill the first time, or when pion reports other values, and otherwise
+// a copy of the one built before with the report's timestamp. Objects
+// that stay the same for the whole call (certificates, candidates,
+// codecs, the peer connection) cost a copy, not a build.
+func staticObj[T comparable](b *reportBuilder, id string, key T, fill func() stats.Object) stats.Object {
+	rc := b.cache
+	if c, ok := rc.static[id]; ok && c.key == any(key) {
+		o := maps.Clone(c.obj)
+		o["timestamp"] = b.ts
+		return o
+	}
+	o := fill()
+	if rc.static == nil {
+		rc.static = map[string]staticObject{}
+	}
+	tmpl := maps.Clone(o)
+	delete(tmpl, "timestamp")
+	rc.static[id] = staticObject{key: key, obj: tmpl}
+	return o
+}
+
+// streamIDs are the ids of the objects of one RTP stream.
+type streamIDs struct{ out, remoteIn, in, remoteOut string }
+
+func (rc *reportCache) streamIDs(ssrc uint32) *streamIDs {
+	if ids, ok := rc.ids[ssrc]; ok {
+		return ids
+	}
+	if rc.ids == nil {
+		rc.ids = map[uint32]*streamIDs{}
+	}
+	n := strconv.FormatUint(uint64(ssrc), 10)
+	ids := &streamIDs{out: "outbound-rtp-" + n, remoteIn: "remote-inbound-rtp-" + n, in: "inbound-rtp-" + n, remoteOut: "remote-outbound-rtp-" + n}
+	rc.ids[ssrc] = ids
+	return ids
+}
+
 // reportBuilder holds what one report is built from, read once so that
 // every object describes the same moment.
 type reportBuilder struct {
-	ts       float64 // every object's timestamp, ms since the epoch
-	pion     webrtc.StatsReport
-	getters  pcGetters
-	sender   *webrtc.RTPSender
-	dtls     *webrtc.DTLSTransport
-	localSDP string
-	peerSDP  string
-	mids     map[*webrtc.RTPReceiver]string
-	senderM  string // the sender's mid
-	bitrate  int    // the sender's encoder target, bits/s; 0 when unknown
+	ts      float64 // every object's timestamp, ms since the epoch
+	pion    webrtc.StatsReport
+	getters pcGetters
+	sender  *webrtc.RTPSender
+	dtls    *webrtc.DTLSTransport
+	cache   *reportCache // locked while the report is built
+	mids    map[*webrtc.RTPReceiver]string
+	senderM string // the sender's mid
+	bitrate int    // the sender's encoder target, bits/s; 0 when unknown
 
 	// Ids of objects already built, for the references of later ones.
 	codecIDs map[webrtc.PayloadType]string
@@ -124,11 +197,20 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 	// One timestamp for the whole report, as browsers do, so that rates
 	// computed between two samples use one clock.
 	b.ts = math.Round(float64(time.Now().UnixNano())/1e3) / 1e3
-	if d := c.pc.CurrentLocalDescription(); d != nil {
-		b.localSDP = d.SDP
-	}
-	if d := c.pc.CurrentRemoteDescription(); d != nil {
-		b.peerSDP = d.SDP
+	b.cache = &c.cache
+	// The descriptions do not change once both are applied (callstat
+	// never renegotiates), and pion rebuilds the local one, candidates
+	// and all, each time it is asked for.
+	if !b.cache.sdp {
+		var localSDP, peerSDP string
+		if d := c.pc.CurrentLocalDescription(); d != nil {
+			localSDP = d.SDP
+		}
+		if d := c.pc.CurrentRemoteDescription(); d != nil {
+			peerSDP = d.SDP
+		}
+		b.cache.dtlsRole, b.cache.ufrag = dtlsRole(localSDP, peerSDP), sdpAttr(localSDP, "ice-ufrag")
+		b.cache.sdp = localSDP != "" && peerSDP != ""
 	}
 	for _, tr := range c.pc.GetTransceivers() {
 		if r := tr.Receiver(); r != nil {
@@ -150,7 +232,7 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 // build returns every object of the report, in no particular order. The
 // order of the calls matters: later types refer to earlier ones.
 func (b *reportBuilder) build() []stats.Object {
-	var objs []stats.Object
+	objs := make([]stats.Object, 0, max(b.cache.lastCount+1, 16))
 	objs = append(objs, b.peerConnection()...)
 	objs = append(objs, b.certificates()...)
 	objs = append(objs, b.candidates()...)
@@ -175,20 +257,27 @@ func ofType[T webrtc.Stats](r webrtc.StatsReport) []T {
 	return out
 }
 
-func (b *reportBuilder) object(typ webrtc.StatsType, id string) stats.Object {
-	return stats.Object{"id": id, "type": string(typ), "timestamp": b.ts}
+// object starts an object of size fields in all (a map sized once is
+// cheaper than one that grows: a report builds a dozen each second).
+func (b *reportBuilder) object(typ webrtc.StatsType, id string, size int) stats.Object {
+	o := make(stats.Object, size)
+	o["id"], o["type"], o["timestamp"] = id, string(typ), b.ts
+	return o
 }
 
 // peerConnection is pion's object as is.
 func (b *reportBuilder) peerConnection() []stats.Object {
 	var out []stats.Object
 	for _, pc := range ofType[webrtc.PeerConnectionStats](b.pion) {
-		o := b.object(webrtc.StatsTypePeerConnection, pc.ID)
-		o["dataChannelsOpened"] = pc.DataChannelsOpened
-		o["dataChannelsClosed"] = pc.DataChannelsClosed
-		o["dataChannelsRequested"] = pc.DataChannelsRequested
-		o["dataChannelsAccepted"] = pc.DataChannelsAccepted
-		out = append(out, o)
+		pc.Timestamp = 0
+		out = append(out, staticObj(b, pc.ID, pc, func() stats.Object {
+			o := b.object(webrtc.StatsTypePeerConnection, pc.ID, 7)
+			o["dataChannelsOpened"] = pc.DataChannelsOpened
+			o["dataChannelsClosed"] = pc.DataChannelsClosed
+			o["dataChannelsRequested"] = pc.DataChannelsRequested
+			o["dataChannelsAccepted"] = pc.DataChannelsAccepted
+			return o
+		}))
 	}
 	return out
 }
@@ -201,14 +290,17 @@ func (b *reportBuilder) peerConnection() []stats.Object {
 func (b *reportBuilder) certificates() []stats.Object {
 	var out []stats.Object
 	for _, cs := range ofType[webrtc.CertificateStats](b.pion) {
-		o := b.object(webrtc.StatsTypeCertificate, cs.ID)
-		o["fingerprint"] = cs.Fingerprint
-		o["fingerprintAlgorithm"] = cs.FingerprintAlgorithm
-		o["base64Certificate"] = cs.Base64Certificate
+		cs.Timestamp = 0
+		out = append(out, staticObj(b, cs.ID, cs, func() stats.Object {
+			o := b.object(webrtc.StatsTypeCertificate, cs.ID, 6)
+			o["fingerprint"] = cs.Fingerprint
+			o["fingerprintAlgorithm"] = cs.FingerprintAlgorithm
+			o["base64Certificate"] = cs.Base64Certificate
+			return o
+		}))
 		if b.localCer == "" || cs.ID < b.localCer {
 			b.localCer = cs.ID
 		}
-		out = append(out, o)
 	}
 	if b.dtls == nil {
 		return out
@@ -217,16 +309,25 @@ func (b *reportBuilder) certificates() []stats.Object {
 	if len(der) == 0 {
 		return out
 	}
-	sum := sha256.Sum256(der)
-	hexes := make([]string, len(sum))
-	for i, v := range sum {
-		hexes[i] = fmt.Sprintf("%02x", v)
+	rc := b.cache
+	if rc.peerCert == nil || !bytes.Equal(der, rc.peerDER) {
+		sum := sha256.Sum256(der)
+		hexes := make([]string, len(sum))
+		for i, v := range sum {
+			hexes[i] = hex.EncodeToString([]byte{v})
+		}
+		rc.peerDER = der
+		rc.peerCert = stats.Object{
+			"id":                   "certificate-remote-" + strings.Join(hexes[:8], ""),
+			"type":                 string(webrtc.StatsTypeCertificate),
+			"fingerprint":          strings.Join(hexes, ":"),
+			"fingerprintAlgorithm": "sha-256",
+			"base64Certificate":    base64.StdEncoding.EncodeToString(der),
+		}
 	}
-	b.peerCer = "certificate-remote-" + strings.Join(hexes[:8], "")
-	o := b.object(webrtc.StatsTypeCertificate, b.peerCer)
-	o["fingerprint"] = strings.Join(hexes, ":")
-	o["fingerprintAlgorithm"] = "sha-256"
-	o["base64Certificate"] = base64.StdEncoding.EncodeToString(der)
+	o := maps.Clone(rc.peerCert)
+	o["timestamp"] = b.ts
+	b.peerCer = o.ID()
 	return append(out, o)
 }
 
@@ -235,24 +336,27 @@ func (b *reportBuilder) certificates() []stats.Object {
 func (b *reportBuilder) candidates() []stats.Object {
 	var out []stats.Object
 	for _, cs := range ofType[webrtc.ICECandidateStats](b.pion) {
-		o := b.object(cs.Type, cs.ID)
-		o["transportId"] = transportID
-		o["address"] = cs.IP
-		o["ip"] = cs.IP
-		o["port"] = cs.Port
-		o["protocol"] = cs.Protocol
-		o["candidateType"] = cs.CandidateType.String()
-		o["priority"] = cs.Priority
-		if cs.NetworkType != "" {
-			o["networkType"] = cs.NetworkType
-		}
-		if cs.URL != "" {
-			o["url"] = cs.URL
-		}
-		if cs.RelayProtocol != "" {
-			o["relayProtocol"] = cs.RelayProtocol
-		}
-		out = append(out, o)
+		cs.Timestamp = 0
+		out = append(out, staticObj(b, cs.ID, cs, func() stats.Object {
+			o := b.object(cs.Type, cs.ID, 14)
+			o["transportId"] = transportID
+			o["address"] = cs.IP
+			o["ip"] = cs.IP
+			o["port"] = cs.Port
+			o["protocol"] = cs.Protocol
+			o["candidateType"] = cs.CandidateType.String()
+			o["priority"] = cs.Priority
+			if cs.NetworkType != "" {
+				o["networkType"] = cs.NetworkType
+			}
+			if cs.URL != "" {
+				o["url"] = cs.URL
+			}
+			if cs.RelayProtocol != "" {
+				o["relayProtocol"] = cs.RelayProtocol
+			}
+			return o
+		}))
 	}
 	return out
 }
@@ -263,7 +367,7 @@ func (b *reportBuilder) candidates() []stats.Object {
 func (b *reportBuilder) candidatePairs() []stats.Object {
 	var out []stats.Object
 	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
-		o := b.object(webrtc.StatsTypeCandidatePair, p.ID)
+		o := b.object(webrtc.StatsTypeCandidatePair, p.ID, 32)
 		o["transportId"] = transportID
 		o["localCandidateId"] = p.LocalCandidateID
 		o["remoteCandidateId"] = p.RemoteCandidateID
@@ -293,19 +397,22 @@ func (b *reportBuilder) candidatePairs() []stats.Object {
 		if p.AvailableIncomingBitrate > 0 {
 			o["availableIncomingBitrate"] = p.AvailableIncomingBitrate
 		}
-		for name, ts := range map[string]webrtc.StatsTimestamp{
-			"lastPacketSentTimestamp":       p.LastPacketSentTimestamp,
-			"lastPacketReceivedTimestamp":   p.LastPacketReceivedTimestamp,
-			"firstRequestTimestamp":         p.FirstRequestTimestamp,
-			"lastRequestTimestamp":          p.LastRequestTimestamp,
-			"firstResponseTimestamp":        p.FirstResponseTimestamp,
-			"lastResponseTimestamp":         p.LastResponseTimestamp,
-			"firstRequestReceivedTimestamp": p.FirstRequestReceivedTimestamp,
-			"lastRequestReceivedTimestamp":  p.LastRequestReceivedTimestamp,
-			"consentExpiredTimestamp":       p.ConsentExpiredTimestamp,
+		for _, f := range [...]struct {
+			name string
+			ts   webrtc.StatsTimestamp
+		}{
+			{"lastPacketSentTimestamp", p.LastPacketSentTimestamp},
+			{"lastPacketReceivedTimestamp", p.LastPacketReceivedTimestamp},
+			{"firstRequestTimestamp", p.FirstRequestTimestamp},
+			{"lastRequestTimestamp", p.LastRequestTimestamp},
+			{"firstResponseTimestamp", p.FirstResponseTimestamp},
+			{"lastResponseTimestamp", p.LastResponseTimestamp},
+			{"firstRequestReceivedTimestamp", p.FirstRequestReceivedTimestamp},
+			{"lastRequestReceivedTimestamp", p.LastRequestReceivedTimestamp},
+			{"consentExpiredTimestamp", p.ConsentExpiredTimestamp},
 		} {
-			if ts > 0 {
-				o[name] = float64(ts)
+			if f.ts > 0 {
+				o[f.name] = float64(f.ts)
 			}
 		}
 		b.pairIDs[p.ID] = true
@@ -329,7 +436,7 @@ func (b *reportBuilder) transport() []stats.Object {
 	if !found {
 		return nil
 	}
-	o := b.object(webrtc.StatsTypeTransport, transportID)
+	o := b.object(webrtc.StatsTypeTransport, transportID, 20)
 	o["bytesSent"] = ts.BytesSent
 	o["bytesReceived"] = ts.BytesReceived
 	var sent, received uint32
@@ -349,17 +456,17 @@ func (b *reportBuilder) transport() []stats.Object {
 	if ts.SRTPCipher != "" {
 		o["srtpCipher"] = ts.SRTPCipher
 	}
-	o["dtlsRole"] = dtlsRole(b.localSDP, b.peerSDP)
+	o["dtlsRole"] = b.cache.dtlsRole
 	if b.dtls != nil {
 		if ice := b.dtls.ICETransport(); ice != nil {
 			o["iceRole"] = iceRole(ice.Role())
 			o["iceState"] = iceState(ice.State())
-			if sel, ok := ice.GetSelectedCandidatePairStats(); ok && b.pairIDs[sel.ID] {
-				o["selectedCandidatePairId"] = sel.ID
+			if sel := b.selectedPair(ice); sel != "" {
+				o["selectedCandidatePairId"] = sel
 			}
 		}
 	}
-	if ufrag := sdpAttr(b.localSDP, "ice-ufrag"); ufrag != "" {
+	if ufrag := b.cache.ufrag; ufrag != "" {
 		o["iceLocalUsernameFragment"] = ufrag
 	}
 	if b.localCer != "" {
@@ -371,26 +478,56 @@ func (b *reportBuilder) transport() []stats.Object {
 	return []stats.Object{o}
 }
 
+// selectedPair is the id of the candidate pair ICE selected, "" if none
+// is. pion marks a pair nominated when it selects it and never unmarks
+// one: while ICE is connected and a single pair of the report is
+// nominated, that pair is the selected one. Otherwise (the selection moved
+// to another pair) pion is asked, which costs a round trip through the ICE
+// agent's goroutine.
+func (b *reportBuilder) selectedPair(ice *webrtc.ICETransport) string {
+	switch ice.State() {
+	case webrtc.ICETransportStateConnected, webrtc.ICETransportStateCompleted:
+		var nominated string
+		n := 0
+		for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+			if p.Nominated {
+				nominated = p.ID
+				n++
+			}
+		}
+		if n == 1 {
+			return nominated
+		}
+	}
+	if sel, ok := ice.GetSelectedCandidatePairStats(); ok && b.pairIDs[sel.ID] {
+		return sel.ID
+	}
+	return ""
+}
+
 // codecs are the codecs of the connection's media engine, on our one
 // transport.
 func (b *reportBuilder) codecs() []stats.Object {
 	var out []stats.Object
 	for _, cs := range ofType[webrtc.CodecStats](b.pion) {
-		o := b.object(webrtc.StatsTypeCodec, cs.ID)
-		o["transportId"] = transportID
-		o["payloadType"] = cs.PayloadType
-		o["mimeType"] = cs.MimeType
-		o["clockRate"] = cs.ClockRate
-		if cs.Channels > 0 {
-			o["channels"] = cs.Channels
-		}
-		if cs.SDPFmtpLine != "" {
-			o["sdpFmtpLine"] = cs.SDPFmtpLine
-		}
+		cs.Timestamp = 0
+		out = append(out, staticObj(b, cs.ID, cs, func() stats.Object {
+			o := b.object(webrtc.StatsTypeCodec, cs.ID, 10)
+			o["transportId"] = transportID
+			o["payloadType"] = cs.PayloadType
+			o["mimeType"] = cs.MimeType
+			o["clockRate"] = cs.ClockRate
+			if cs.Channels > 0 {
+				o["channels"] = cs.Channels
+			}
+			if cs.SDPFmtpLine != "" {
+				o["sdpFmtpLine"] = cs.SDPFmtpLine
+			}
+			return o
+		}))
 		if prev, dup := b.codecIDs[cs.PayloadType]; !dup || cs.ID < prev {
 			b.codecIDs[cs.PayloadType] = cs.ID
 		}
-		out = append(out, o)
 	}
 	return out
 }
@@ -416,10 +553,31 @@ func (b *reportBuilder) mediaSource() []stats.Object {
 	if t == nil {
 		return nil
 	}
-	o := b.object(webrtc.StatsTypeMediaSource, mediaSourceID(t.ID()))
+	o := b.object(webrtc.StatsTypeMediaSource, mediaSourceID(t.ID()), 8)
 	o["kind"] = t.Kind().String()
 	o["trackIdentifier"] = t.ID()
 	return []stats.Object{o}
+}
+
+// senderStream is the SSRC and payload type (-1 when none is negotiated)
+// of the stream we send; 0 before there is one. They stay the same for the
+// call once it connected, and pion builds all the sender's parameters
+// each time it is asked for them.
+func (b *reportBuilder) senderStream() (ssrc uint32, pt int) {
+	rc := b.cache
+	if rc.sendSSRC != 0 {
+		return rc.sendSSRC, rc.sendPT
+	}
+	params := b.sender.GetParameters()
+	if len(params.Encodings) == 0 || params.Encodings[0].SSRC == 0 {
+		return 0, -1
+	}
+	ssrc, pt = uint32(params.Encodings[0].SSRC), -1
+	if len(params.Codecs) > 0 {
+		pt = int(params.Codecs[0].PayloadType)
+		rc.sendSSRC, rc.sendPT = ssrc, pt // final once a codec is negotiated
+	}
+	return ssrc, pt
 }
 
 // outboundRTP is the stream we send, with the far end's view of it
@@ -429,11 +587,10 @@ func (b *reportBuilder) outboundRTP() []stats.Object {
 	if b.sender == nil || b.getters.rtp == nil {
 		return nil
 	}
-	params := b.sender.GetParameters()
-	if len(params.Encodings) == 0 || params.Encodings[0].SSRC == 0 {
+	ssrc, pt := b.senderStream()
+	if ssrc == 0 {
 		return nil
 	}
-	ssrc := uint32(params.Encodings[0].SSRC)
 	st := b.getters.rtp.Get(ssrc)
 	if st == nil {
 		return nil
@@ -443,13 +600,13 @@ func (b *reportBuilder) outboundRTP() []stats.Object {
 		kind = t.Kind().String()
 	}
 	var codec string
-	if len(params.Codecs) > 0 {
-		codec = b.codecID(params.Codecs[0].PayloadType)
+	if pt >= 0 {
+		codec = b.codecID(webrtc.PayloadType(pt))
 	}
-	outID := fmt.Sprintf("outbound-rtp-%d", ssrc)
-	remoteID := fmt.Sprintf("remote-inbound-rtp-%d", ssrc)
+	ids := b.cache.streamIDs(ssrc)
+	outID, remoteID := ids.out, ids.remoteIn
 
-	out := b.object(webrtc.StatsTypeOutboundRTP, outID)
+	out := b.object(webrtc.StatsTypeOutboundRTP, outID, 20)
 	out["ssrc"] = ssrc
 	out["kind"] = kind
 	out["transportId"] = transportID
@@ -482,7 +639,7 @@ func (b *reportBuilder) outboundRTP() []stats.Object {
 		return objs // no receiver report yet
 	}
 	out["remoteId"] = remoteID
-	o := b.object(webrtc.StatsTypeRemoteInboundRTP, remoteID)
+	o := b.object(webrtc.StatsTypeRemoteInboundRTP, remoteID, 16)
 	o["ssrc"] = ssrc
 	o["kind"] = kind
 	o["transportId"] = transportID
@@ -531,12 +688,12 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 		return nil // W3C: inbound-rtp exists from the first packet
 	}
 	in := st.InboundRTPStreamStats
-	inID := fmt.Sprintf("inbound-rtp-%d", ssrc)
-	remoteID := fmt.Sprintf("remote-outbound-rtp-%d", ssrc)
+	ids := b.cache.streamIDs(ssrc)
+	inID, remoteID := ids.in, ids.remoteOut
 	codec := b.codecID(t.Codec().PayloadType)
 	kind := t.Kind().String()
 
-	o := b.object(webrtc.StatsTypeInboundRTP, inID)
+	o := b.object(webrtc.StatsTypeInboundRTP, inID, 26)
 	o["ssrc"] = ssrc
 	o["kind"] = kind
 	o["transportId"] = transportID
@@ -563,7 +720,7 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 		return objs // no sender report yet
 	}
 	o["remoteId"] = remoteID
-	r := b.object(webrtc.StatsTypeRemoteOutboundRTP, remoteID)
+	r := b.object(webrtc.StatsTypeRemoteOutboundRTP, remoteID, 16)
 	r["ssrc"] = ssrc
 	r["kind"] = kind
 	r["transportId"] = transportID
@@ -686,35 +843,45 @@ func sdpAttr(sdp, name string) string {
 	return ""
 }
 
+// Record is the call's stats record, as stored when it starts.
+func (c *Call) Record() stats.CallRecord {
+	return stats.CallRecord{
+		CallID:      c.ID(),
+		Participant: c.Local(),
+		Direction:   string(c.Direction()),
+		Peer:        c.Remote(),
+		StartedAt:   c.StartedAt(),
+	}
+}
+
+// EndRecord is how the call ended, as stored; complete once the call is in
+// a final state.
+func (c *Call) EndRecord() stats.EndRecord {
+	t := c.Transition()
+	end := stats.EndRecord{
+		CallID:      c.ID(),
+		Participant: c.Local(),
+		ConnectedAt: c.ConnectedAt(),
+		EndedAt:     c.EndedAt(),
+		State:       c.State().String(),
+		StatusCode:  t.StatusCode,
+		Reason:      t.ReasonText,
+	}
+	if err := c.Err(); err != nil {
+		end.Error = err.Error()
+	}
+	return end
+}
+
 // CollectStatsHooks returns hooks that start collecting a call's stats when
 // it starts (placed or received) and stop, with a last sample, when it ends.
 func CollectStatsHooks(col *stats.Collector) Hooks {
 	return Hooks{
-		CallStarted: func(c *Call) {
-			col.Start(c, stats.CallRecord{
-				CallID:      c.ID(),
-				Participant: c.Local(),
-				Direction:   string(c.Direction()),
-				Peer:        c.Remote(),
-				StartedAt:   c.StartedAt(),
-			})
-		},
+		CallStarted: func(c *Call) { col.Start(c, c.Record()) },
 		CallEnding: func(c *Call) {
-			end := stats.EndRecord{
-				CallID:      c.ID(),
-				Participant: c.Local(),
-				ConnectedAt: c.ConnectedAt(),
-				EndedAt:     c.EndedAt(),
-				State:       c.State().String(),
-				StatusCode:  c.Transition().StatusCode,
-				Reason:      c.Transition().ReasonText,
-			}
-			if err := c.Err(); err != nil {
-				end.Error = err.Error()
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			if err := col.Stop(ctx, end, true); err != nil {
+			if err := col.Stop(ctx, c.EndRecord(), true); err != nil {
 				c.log.Error("could not store the call's last stats", "err", err)
 			}
 		},
@@ -739,13 +906,16 @@ func (c *Call) addAudioStats(objs []stats.Object) []stats.Object {
 			if o["type"] != string(webrtc.StatsTypeInboundRTP) || o["kind"] != "audio" || !sameSSRC(o["ssrc"], ssrc) {
 				continue
 			}
+			o["totalSamplesReceived"] = in.TotalSamplesReceived
+			o["concealedSamples"] = in.ConcealedSamples
+			o["concealmentEvents"] = in.ConcealmentEvents
+			if !in.Decoded { // counted from the packets: the audio itself was not measured
+				continue
+			}
 			o["audioLevel"] = in.AudioLevel
 			o["totalAudioEnergy"] = in.TotalAudioEnergy
 			o["totalSamplesDuration"] = in.TotalSamplesDuration
-			o["totalSamplesReceived"] = in.TotalSamplesReceived
-			o["concealedSamples"] = in.ConcealedSamples
 			o["silentConcealedSamples"] = in.SilentConcealedSamples
-			o["concealmentEvents"] = in.ConcealmentEvents
 		}
 	}
 	if c.sender == nil {

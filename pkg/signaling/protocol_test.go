@@ -453,3 +453,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode is the server's cost of reading one message: an offer
+// (the largest a call sends) and a candidate (the most frequent).
+func BenchmarkDecode(b *testing.B) {
+	offer, err := Encode(Message{Type: TypeCall, CallID: "5f1c2a9e-0000-4000-8000-000000000001", From: "bob@example.com",
+		To: "alice@example.com", SDP: strings.Repeat("a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n", 20)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cand, err := Encode(Message{Type: TypeCandidate, CallID: "5f1c2a9e-0000-4000-8000-000000000001",
+		Candidate: &Candidate{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		data []byte
+	}{{"offer", offer}, {"candidate", cand}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tt.data)))
+			for b.Loop() {
+				if _, err := Decode(tt.data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

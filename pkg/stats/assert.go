@@ -268,7 +268,7 @@ func (a Assertion) holds(v float64) bool {
 
 // Breach is an assertion a call did not meet.
 type Breach struct {
-	CallID    string
+	CallID    string // "" for a load run's aggregate
 	Assertion Assertion
 	Measured  *float64 // nil: the figure was never measured
 }
@@ -277,10 +277,14 @@ type Breach struct {
 func (b Breach) String() string {
 	a := b.Assertion
 	limit := a.Op + " " + a.format(a.Limit)
-	if b.Measured == nil {
-		return fmt.Sprintf("call %s: %s was never measured, limit %s (%s)", b.CallID, a.Name(), limit, a.Text)
+	subject := "call " + b.CallID
+	if b.CallID == "" { // a load run's aggregate (LoadSummary.AsCallSummary)
+		subject = "all calls"
 	}
-	return fmt.Sprintf("call %s: %s is %s, limit %s (%s)", b.CallID, a.Name(), a.format(*b.Measured), limit, a.Text)
+	if b.Measured == nil {
+		return fmt.Sprintf("%s: %s was never measured, limit %s (%s)", subject, a.Name(), limit, a.Text)
+	}
+	return fmt.Sprintf("%s: %s is %s, limit %s (%s)", subject, a.Name(), a.format(*b.Measured), limit, a.Text)
 }
 
 // Check returns the assertions s breaches, in the order they were

@@ -4,11 +4,13 @@
 package stats
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -178,23 +180,36 @@ var typeOrder = map[string]int{
 // SortObjects puts objects in file order: by type (typeOrder, then unknown
 // types by name), then id.
 func SortObjects(objs []Object) {
-	rank := func(o Object) int {
-		if r, ok := typeOrder[o.Type()]; ok {
-			return r
-		}
-		return len(typeOrder)
+	// The keys are read once: a sample is sorted every second for every
+	// call, and each read is a map lookup.
+	type keyed struct {
+		rank    int
+		typ, id string
+		obj     Object
 	}
-	sort.SliceStable(objs, func(i, j int) bool {
-		ri, rj := rank(objs[i]), rank(objs[j])
-		if ri != rj {
-			return ri < rj
+	ks := make([]keyed, len(objs))
+	for i, o := range objs {
+		k := keyed{typ: o.Type(), id: o.ID(), obj: o}
+		r, ok := typeOrder[k.typ]
+		if !ok {
+			r = len(typeOrder)
+		}
+		k.rank = r
+		ks[i] = k
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		if a.rank != b.rank {
+			return cmp.Compare(a.rank, b.rank)
 		}
 		// Without this, two unknown types would interleave by id.
-		if ti, tj := objs[i].Type(), objs[j].Type(); ti != tj {
-			return ti < tj
+		if a.typ != b.typ {
+			return strings.Compare(a.typ, b.typ)
 		}
-		return objs[i].ID() < objs[j].ID()
+		return strings.Compare(a.id, b.id)
 	})
+	for i, k := range ks {
+		objs[i] = k.obj
+	}
 }
 
 // FromPion converts pion's report into file objects, in file order. Each

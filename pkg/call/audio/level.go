@@ -1,6 +1,9 @@
 package audio
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Level measurement, the way browsers compute the W3C audio statistics
 // (Chrome's AudioLevel): audio is cut into 10 ms frames; a frame's level is
@@ -10,18 +13,19 @@ import "math"
 // is the highest frame level of the last 100 ms. For a sine of amplitude A
 // both come out as A.
 const (
-	levelFrame   = SampleRate / 100 // 10 ms
-	levelFrames  = 10               // audioLevel covers the last 100 ms
-	levelFrameS  = 0.01
-	silentLevelF = 1.0 / 32768 // below one 16-bit step: silence
+	levelFramesPerSecond = 100
+	levelFrame           = SampleRate / levelFramesPerSecond // 10 ms
+	levelFrames          = 10                                // audioLevel covers the last 100 ms
+	levelFrameS          = 0.01
+	silentLevelF         = 1.0 / 32768 // below one 16-bit step: silence
 )
 
 // levelMeter accumulates audio of one stream at 48 kHz mono. It is not
 // safe for concurrent use; its owner locks.
 type levelMeter struct {
-	samples  uint64  // samples measured
-	energy   float64 // Σ level² × frame duration
-	duration float64 // seconds of complete frames measured
+	samples uint64  // samples measured
+	frames  uint64  // complete 10 ms frames measured
+	sumSq   float64 // Σ level² over them (each exact: a float32 squared)
 
 	framePeak  float64 // peak of the frame being filled
 	frameFill  int
@@ -47,8 +51,8 @@ func (m *levelMeter) add(samples []float32) {
 
 func (m *levelMeter) endFrame() {
 	peak := math.Min(m.framePeak, 1)
-	m.energy += peak * peak * levelFrameS
-	m.duration += levelFrameS
+	m.sumSq += peak * peak
+	m.frames++
 	if peak > m.windowPeak {
 		m.windowPeak = peak
 	}
@@ -69,4 +73,27 @@ func peak(samples []float32) float64 {
 		}
 	}
 	return p
+}
+
+// energy is totalAudioEnergy: Σ level² × 10 ms, multiplied once at the end
+// (added up frame by frame, the rounding errors would show in every
+// sample).
+func (m *levelMeter) energy() float64 { return m.sumSq * levelFrameS }
+
+// duration is totalSamplesDuration: the complete frames, counted exactly.
+func (m *levelMeter) duration() float64 { return float64(m.frames) / levelFramesPerSecond }
+
+// audioLevel is the level, a float32 peak, written with the digits a
+// float32 has: converted to float64 it would print 17 digits of noise.
+func (m *levelMeter) audioLevel() float64 { return shortFloat32(m.level) }
+
+// shortFloat32 returns the float64 closest to the shortest decimal that
+// identifies v as a float32.
+func shortFloat32(v float64) float64 {
+	var buf [32]byte
+	f, err := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], v, 'g', -1, 32)), 64)
+	if err != nil {
+		return v
+	}
+	return f
 }

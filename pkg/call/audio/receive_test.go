@@ -35,15 +35,15 @@ func TestLevelMeter(t *testing.T) {
 			if m.samples != 50480 {
 				t.Errorf("samples %d", m.samples)
 			}
-			if math.Abs(m.duration-1.05) > 1e-9 { // 105 complete 10 ms frames
-				t.Errorf("duration %v, want 1.05", m.duration)
+			if m.duration() != 1.05 { // 105 complete 10 ms frames, counted exactly
+				t.Errorf("duration %v, want 1.05", m.duration())
 			}
-			if math.Abs(m.level-tt.wantLevel) > 0.001 {
-				t.Errorf("audioLevel %v, want %v", m.level, tt.wantLevel)
+			if math.Abs(m.audioLevel()-tt.wantLevel) > 0.001 {
+				t.Errorf("audioLevel %v, want %v", m.audioLevel(), tt.wantLevel)
 			}
 			// The average level over the stream, as the W3C spec derives
 			// it from the totals, is the tone's amplitude too.
-			if avg := math.Sqrt(m.energy / m.duration); math.Abs(avg-tt.wantLevel) > 0.001 {
+			if avg := math.Sqrt(m.energy() / m.duration()); math.Abs(avg-tt.wantLevel) > 0.001 {
 				t.Errorf("sqrt(energy/duration) = %v, want %v", avg, tt.wantLevel)
 			}
 		})
@@ -99,30 +99,10 @@ func TestReceiveMeter(t *testing.T) {
 	if m.RecordPath() != rec {
 		t.Errorf("RecordPath %q", m.RecordPath())
 	}
-	seq, ts := uint16(65500), uint32(4294900000) // both wrap during the test
-	for i, p := range pkts {
-		switch {
-		case i >= 50 && i < 55: // lost: one gap of 5 packets
-		case i == 100: // the decoder refuses it: concealed
-			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), []byte{0xff, 0xff, 0xff}))
-		default:
-			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), p))
-		}
-		if i == 120 { // a duplicate, and a late one
-			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), p))
-			m.Packet(packet(seq+uint16(i-3), ts+uint32((i-3)*frameLen), p))
-		}
-	}
-	m.Packet(packet(seq+150, ts+150*uint32(frameLen), nil)) // padding only: ignored
+	feedTestStream(m, pkts)
 	st := m.Stats()
-	want := ReceiveStats{
-		TotalSamplesReceived: 150 * uint64(frameLen),
-		ConcealedSamples:     6 * uint64(frameLen),
-		ConcealmentEvents:    2,
-		PacketsDecoded:       144,
-		DecodeErrors:         1,
-		PacketsLate:          2,
-	}
+	want := testStreamCounts
+	want.Decoded = true
 	got := st
 	got.AudioLevel, got.TotalAudioEnergy, got.TotalSamplesDuration, got.SilentConcealedSamples = 0, 0, 0, 0
 	if got != want {
@@ -143,7 +123,7 @@ func TestReceiveMeter(t *testing.T) {
 	if err := m.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	m.Packet(packet(seq+151, ts+151*uint32(frameLen), pkts[0])) // after Close: ignored
+	m.Packet(packet(testSeq+151, testTS+151*uint32(frameLen), pkts[0])) // after Close: ignored
 
 	heard, info, err := LoadWAV(rec)
 	if err != nil {
@@ -156,6 +136,103 @@ func TestReceiveMeter(t *testing.T) {
 	for i := 0; i+SampleRate/2 <= len(heard); i += SampleRate / 2 {
 		if a := ToneLevel(heard[i:i+SampleRate/2], SampleRate, 1000); a < 0.3 {
 			t.Errorf("recording at %.1f s: 1 kHz at %.3f", float64(i)/SampleRate, a)
+		}
+	}
+}
+
+// feedTestStream feeds 150 packets with a gap, a packet the decoder
+// refuses, a duplicate, a late one and padding: testStreamCounts.
+func feedTestStream(m *ReceiveMeter, pkts [][]byte) {
+	seq, ts := testSeq, testTS
+	for i, p := range pkts {
+		switch {
+		case i >= 50 && i < 55: // lost: one gap of 5 packets
+		case i == 100: // the decoder refuses it: concealed
+			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), []byte{0xff, 0xff, 0xff}))
+		default:
+			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), p))
+		}
+		if i == 120 { // a duplicate, and a late one
+			m.Packet(packet(seq+uint16(i), ts+uint32(i*frameLen), p))
+			m.Packet(packet(seq+uint16(i-3), ts+uint32((i-3)*frameLen), p))
+		}
+	}
+	m.Packet(packet(seq+150, ts+150*uint32(frameLen), nil)) // padding only: ignored
+}
+
+// The test stream's first sequence number and timestamp: both wrap.
+var (
+	testSeq = uint16(65500)
+	testTS  = uint32(4294900000)
+)
+
+var testStreamCounts = ReceiveStats{
+	TotalSamplesReceived: 150 * uint64(frameLen),
+	ConcealedSamples:     6 * uint64(frameLen),
+	ConcealmentEvents:    2,
+	PacketsDecoded:       144,
+	DecodeErrors:         1,
+	PacketsLate:          2,
+}
+
+// Without decoding, the meter counts the same samples, concealment and
+// packets from the packets alone, and measures no audio.
+func TestReceiveMeterCountOnly(t *testing.T) {
+	m, err := NewReceiveMeter(ReceiveConfig{CountOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	feedTestStream(m, encodeTone(t, 1000, 150))
+	if st := m.Stats(); st != testStreamCounts {
+		t.Errorf("stats %+v\nwant  %+v", st, testStreamCounts)
+	}
+	if _, err := NewReceiveMeter(ReceiveConfig{CountOnly: true, RecordPath: filepath.Join(t.TempDir(), "x.wav")}); !errors.Is(err, ErrRecord) {
+		t.Errorf("recording without decoding: err = %v, want ErrRecord", err)
+	}
+}
+
+// packetSamples reads the frame count and size of every kind of packet
+// (RFC 6716, section 3.1), and refuses what libopus refuses.
+func TestPacketSamples(t *testing.T) {
+	tests := []struct {
+		name   string
+		packet []byte
+		want   int
+		err    bool
+	}{
+		{name: "SILK 10 ms", packet: []byte{0 << 3}, want: 480},
+		{name: "SILK 20 ms", packet: []byte{1 << 3}, want: 960},
+		{name: "SILK 40 ms", packet: []byte{2 << 3}, want: 1920},
+		{name: "SILK 60 ms", packet: []byte{3 << 3}, want: 2880},
+		{name: "SILK wideband 60 ms", packet: []byte{11 << 3}, want: 2880},
+		{name: "hybrid 10 ms", packet: []byte{12 << 3}, want: 480},
+		{name: "hybrid 20 ms", packet: []byte{15 << 3}, want: 960},
+		{name: "CELT 2.5 ms", packet: []byte{16 << 3}, want: 120},
+		{name: "CELT 5 ms", packet: []byte{17 << 3}, want: 240},
+		{name: "CELT 10 ms", packet: []byte{18 << 3}, want: 480},
+		{name: "CELT fullband 20 ms", packet: []byte{31 << 3}, want: 960},
+		{name: "two frames, equal", packet: []byte{31<<3 | 1, 0}, want: 1920},
+		{name: "two frames, different", packet: []byte{31<<3 | 2, 0}, want: 1920},
+		{name: "code 3, 6 frames of 20 ms", packet: []byte{31<<3 | 3, 6}, want: 5760},
+		{name: "code 3, 48 frames of 2.5 ms", packet: []byte{16<<3 | 3, 48}, want: 5760},
+		{name: "code 3, more than 120 ms", packet: []byte{31<<3 | 3, 7}, err: true},
+		{name: "code 3, no frames", packet: []byte{31<<3 | 3, 0}, err: true},
+		{name: "code 3, no count byte", packet: []byte{31<<3 | 3}, err: true},
+		{name: "empty", packet: nil, err: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := packetSamples(tt.packet)
+			if (err != nil) != tt.err || got != tt.want {
+				t.Errorf("packetSamples(%x) = %d, %v; want %d, error %v", tt.packet, got, err, tt.want, tt.err)
+			}
+		})
+	}
+	// And the encoder's own packets.
+	for _, p := range encodeTone(t, 440, 3) {
+		if n, err := packetSamples(p); err != nil || n != frameLen {
+			t.Errorf("packetSamples of an encoded 20 ms frame = %d, %v", n, err)
 		}
 	}
 }

@@ -80,17 +80,16 @@ type SourceStats struct {
 	AudioLevel           float64
 	TotalAudioEnergy     float64
 	TotalSamplesDuration float64
+
+	meter levelMeter // the totals, counted
 }
 
 // Since returns the totals accumulated after base was taken (audioLevel
 // stays current): the media-source of one call, whose track was attached
 // when base was taken, on a source shared by every call.
 func (s SourceStats) Since(base SourceStats) SourceStats {
-	return SourceStats{
-		AudioLevel:           s.AudioLevel,
-		TotalAudioEnergy:     s.TotalAudioEnergy - base.TotalAudioEnergy,
-		TotalSamplesDuration: s.TotalSamplesDuration - base.TotalSamplesDuration,
-	}
+	m := levelMeter{frames: s.meter.frames - base.meter.frames, sumSq: s.meter.sumSq - base.meter.sumSq}
+	return SourceStats{AudioLevel: s.AudioLevel, TotalAudioEnergy: m.energy(), TotalSamplesDuration: m.duration(), meter: m}
 }
 
 // Open starts capturing and encoding spec. A microphone is probed first:
@@ -352,9 +351,10 @@ func (s *Source) Stats() SourceStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return SourceStats{
-		AudioLevel:           s.level.level,
-		TotalAudioEnergy:     s.level.energy,
-		TotalSamplesDuration: s.level.duration,
+		AudioLevel:           s.level.audioLevel(),
+		TotalAudioEnergy:     s.level.energy(),
+		TotalSamplesDuration: s.level.duration(),
+		meter:                levelMeter{frames: s.level.frames, sumSq: s.level.sumSq},
 	}
 }
 

@@ -110,8 +110,8 @@ func TestMigrationFromV1(t *testing.T) {
 	if got := readLogs(t, st, "bob"); !reflect.DeepEqual(got, []string{"1"}) {
 		t.Errorf("logs after migration: %v", got)
 	}
-	if v := queryInt(t, rawDB(t, path), `PRAGMA user_version`); v != 2 {
-		t.Errorf("user_version = %d after migration, want 2", v)
+	if v := queryInt(t, rawDB(t, path), `PRAGMA user_version`); v != store.SchemaVersion() {
+		t.Errorf("user_version = %d after migration, want %d", v, store.SchemaVersion())
 	}
 }
 

@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -55,7 +58,7 @@ CREATE TABLE IF NOT EXISTS samples (
 	call_seq INTEGER NOT NULL,
 	n        INTEGER NOT NULL,
 	ts_ms    INTEGER NOT NULL,
-	body     BLOB NOT NULL, -- the sample as a JSON array of stats objects
+	body     BLOB NOT NULL, -- the sample, encoded as enc (v3) says: delta.go
 	PRIMARY KEY (call_seq, n)
 ) WITHOUT ROWID;
 `
@@ -65,6 +68,11 @@ CREATE TABLE IF NOT EXISTS samples (
 type Store struct {
 	db   *sql.DB
 	path string
+
+	mu    sync.Mutex
+	calls map[string]*callState // what the delta encoder keeps per call written
+	// damaged counts the rows reads had to skip (delta.go).
+	damaged atomic.Int64
 }
 
 // Open opens (creating if needed) the store at path.
@@ -86,7 +94,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, calls: map[string]*callState{}}
 	if err := s.migrate(ctx); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("%w %s: %v", ErrOpen, path, err)
@@ -122,7 +130,17 @@ func fileURI(path string) string {
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	func(ctx context.Context, tx *sql.Tx) error { _, err := tx.ExecContext(ctx, schema); return err }, // v1: calls, samples
 	migrateLogs, // v2: logs (logs.go)
+	// v3: samples.enc, how a row's body is encoded (delta.go); the rows
+	// already stored are JSON arrays, encJSON.
+	func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `ALTER TABLE samples ADD COLUMN enc INTEGER NOT NULL DEFAULT 0`)
+		return err
+	},
 }
+
+// SchemaVersion is the schema version this callstat writes (PRAGMA
+// user_version).
+func SchemaVersion() int { return len(migrations) }
 
 func (s *Store) migrate(ctx context.Context) error {
 	schemaVersion := len(migrations)
@@ -188,28 +206,12 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 		evicted = append(evicted, ev...)
 	}
 
-	seqs := map[string]int64{}
-	for _, smp := range b.Samples {
-		key := smp.Participant + "\x00" + smp.CallID
-		seq, ok := seqs[key]
-		if !ok {
-			err := tx.QueryRowContext(ctx, `SELECT seq FROM calls WHERE participant = ? AND call_id = ?`,
-				smp.Participant, smp.CallID).Scan(&seq)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // the call was evicted meanwhile
-			}
-			if err != nil {
-				return nil, err
-			}
-			seqs[key] = seq
-		}
-		body, err := json.Marshal(smp.Objects)
-		if err != nil {
-			return nil, fmt.Errorf("encoding sample of call %s: %w", smp.CallID, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO samples (call_seq, n, ts_ms, body) VALUES (?, ?, ?, ?)`,
-			seq, smp.Seq, smp.Time.UnixMilli(), body); err != nil {
-			return nil, fmt.Errorf("storing sample of call %s: %w", smp.CallID, err)
+	// What the encoder keeps of each call once this batch is committed;
+	// until then the last committed state stands, for a retry.
+	states := map[string]*callState{}
+	if len(b.Samples) > 0 {
+		if err := s.writeSamples(ctx, tx, b, states); err != nil {
+			return nil, err
 		}
 	}
 
@@ -226,8 +228,88 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	maps.Copy(s.calls, states)
+	for _, e := range b.Ends {
+		delete(s.calls, callKey(e.Participant, e.CallID))
+	}
+	for _, ev := range evicted {
+		delete(s.calls, callKey(ev.Participant, ev.CallID))
+	}
+	s.mu.Unlock()
 	return evicted, nil
 }
+
+func callKey(participant, callID string) string { return participant + "\x00" + callID }
+
+// writeSamples stores the batch's samples, each a keyframe or a delta
+// after the one before (delta.go), and leaves in states what the encoder
+// keeps of each call.
+func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, states map[string]*callState) error {
+	find, err := tx.PrepareContext(ctx, `SELECT seq FROM calls WHERE participant = ? AND call_id = ?`)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = find.Close() }()
+	// Another process may have evicted the call from the ring since the
+	// encoder learnt its seq: the row goes in only if the call is still
+	// there, and no row means it is gone.
+	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO samples (call_seq, n, ts_ms, enc, body)
+		SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM calls WHERE seq = ?)`)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ins.Close() }()
+	begun := map[string]bool{} // calls this batch starts: anything remembered of the id is stale
+	for _, c := range b.Begins {
+		begun[callKey(c.Participant, c.CallID)] = true
+	}
+	gone := map[string]bool{}
+	for _, smp := range b.Samples {
+		key := callKey(smp.Participant, smp.CallID)
+		if gone[key] {
+			continue
+		}
+		st, ok := states[key]
+		if !ok && !begun[key] {
+			s.mu.Lock()
+			st = s.calls[key]
+			s.mu.Unlock()
+		}
+		var seq int64
+		if st != nil {
+			seq = st.seq
+		} else {
+			err := find.QueryRowContext(ctx, smp.Participant, smp.CallID).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				gone[key] = true // evicted meanwhile
+				continue
+			}
+			if err != nil {
+				return err
+			}
+		}
+		enc, body, next, err := encodeSample(st, seq, smp)
+		if err != nil {
+			return fmt.Errorf("encoding sample of call %s: %w", smp.CallID, err)
+		}
+		res, err := ins.ExecContext(ctx, seq, smp.Seq, smp.Time.UnixMilli(), enc, body, seq)
+		if err != nil {
+			return fmt.Errorf("storing sample of call %s: %w", smp.CallID, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			gone[key] = true
+			continue
+		}
+		states[key] = next
+	}
+	return nil
+}
+
+// Damaged counts the sample rows that reads from this handle skipped
+// because they could not be decoded (delta.go): the samples before them
+// and from the next keyframe on were read.
+func (s *Store) Damaged() int64 { return s.damaged.Load() }
 
 // trimRing deletes a participant's calls beyond the newest RingSize.
 func trimRing(ctx context.Context, tx *sql.Tx, participant string) ([]stats.Evicted, error) {
@@ -383,24 +465,33 @@ func calls(ctx context.Context, q querier, participant string) ([]CallInfo, erro
 // EachSample calls fn with every stored sample of a call in order, as the
 // raw JSON array stored. It streams: one sample in memory at a time.
 func (s *Store) EachSample(ctx context.Context, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
-	return eachSample(ctx, s.db, participant, callID, fn)
+	return s.eachSample(ctx, s.db, participant, callID, fn)
 }
 
-func eachSample(ctx context.Context, q querier, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
-	rows, err := q.QueryContext(ctx, `SELECT s.n, s.ts_ms, s.body FROM samples s JOIN calls c ON c.seq = s.call_seq
+// eachSample streams a call's samples, each decoded whole whatever its
+// row's encoding; body is only valid during fn. Rows that cannot be
+// decoded are skipped and counted (Damaged).
+func (s *Store) eachSample(ctx context.Context, q querier, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
+	rows, err := q.QueryContext(ctx, `SELECT s.n, s.ts_ms, s.enc, s.body FROM samples s JOIN calls c ON c.seq = s.call_seq
 		WHERE c.participant = ? AND c.call_id = ? ORDER BY s.n`, participant, callID)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = rows.Close() }()
+	dec := newDecoder()
+	var body sql.RawBytes
 	for rows.Next() {
-		var n int
+		var n, enc int
 		var ts int64
-		var body []byte
-		if err := rows.Scan(&n, &ts, &body); err != nil {
+		if err := rows.Scan(&n, &ts, &enc, &body); err != nil {
 			return err
 		}
-		if err := fn(n, time.UnixMilli(ts), body); err != nil {
+		sample, err := dec.decode(n, enc, body)
+		if err != nil {
+			s.damaged.Add(1)
+			continue
+		}
+		if err := fn(n, time.UnixMilli(ts), sample); err != nil {
 			return err
 		}
 	}
@@ -416,13 +507,13 @@ func (s *Store) WriteSeedJSON(ctx context.Context, w io.Writer, participant stri
 	var n int
 	err := s.snapshot(ctx, func(q querier) error {
 		var err error
-		n, err = writeSeedJSON(ctx, q, w, participant)
+		n, err = s.writeSeedJSON(ctx, q, w, participant)
 		return err
 	})
 	return n, err
 }
 
-func writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant string) (int, error) {
+func (s *Store) writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant string) (int, error) {
 	cs, err := calls(ctx, q, participant)
 	if err != nil {
 		return 0, err
@@ -440,7 +531,7 @@ func writeSeedJSON(ctx context.Context, q querier, w io.Writer, participant stri
 			return 0, err
 		}
 		first := true
-		err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+		err := s.eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
 			inner := trimArray(body)
 			if len(inner) == 0 {
 				return nil
@@ -490,7 +581,7 @@ func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant str
 			acc := stats.NewInternalsCall()
 			towards := map[string]string{"outgoing": "to", "incoming": "from"}[c.Direction]
 			acc.AddEvent(c.StartedAt, "callStart", strings.TrimSpace(c.Direction+" call "+towards+" "+c.Peer))
-			if err := eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+			if err := s.eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
 				return acc.AddSample(body)
 			}); err != nil {
 				return err
@@ -570,7 +661,7 @@ func (s *Store) Summarize(ctx context.Context, participant string) ([]stats.Call
 				return err
 			}
 			for _, c := range cs {
-				sum, err := summarize(ctx, q, c)
+				sum, err := s.summarize(ctx, q, c)
 				if err != nil {
 					return err
 				}
@@ -596,7 +687,7 @@ func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (
 		}
 		for _, c := range cs {
 			if c.CallID == callID {
-				out, err = summarize(ctx, q, c)
+				out, err = s.summarize(ctx, q, c)
 				return err
 			}
 		}
@@ -605,9 +696,9 @@ func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (
 	return out, err
 }
 
-func summarize(ctx context.Context, q querier, c CallInfo) (stats.CallSummary, error) {
+func (s *Store) summarize(ctx context.Context, q querier, c CallInfo) (stats.CallSummary, error) {
 	var z stats.Summarizer
-	if err := eachSample(ctx, q, c.Participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
+	if err := s.eachSample(ctx, q, c.Participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
 		return z.AddJSON(body)
 	}); err != nil {
 		return stats.CallSummary{}, err

@@ -135,8 +135,8 @@ func TestOpenCreatesSchemaAndReopens(t *testing.T) {
 			t.Errorf("table %s missing", table)
 		}
 	}
-	if v := queryInt(t, db, `PRAGMA user_version`); v != 2 {
-		t.Errorf("user_version = %d, want 2", v)
+	if v := queryInt(t, db, `PRAGMA user_version`); v != 3 || v != store.SchemaVersion() {
+		t.Errorf("user_version = %d, want 3", v)
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {

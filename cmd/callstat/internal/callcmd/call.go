@@ -26,6 +26,13 @@ type Options struct {
 	AnswerTimeout time.Duration
 	Assert        string
 	Assertions    stats.Assertions
+
+	// Load mode (load.go): any of --calls, --concurrency, --ramp given.
+	Load        bool
+	Calls       int
+	Concurrency int
+	Ramp        string
+	RampPerSec  float64 // parsed --ramp; 0: as fast as --concurrency allows
 }
 
 // NewCmdCall builds the command; runF replaces the run function in tests.
@@ -48,6 +55,14 @@ The call id is printed on stdout, unless --events - sends the event stream
 there (its call:start line carries the id). On a terminal, a status line shows
 the call's state, time, RTT, jitter, loss and bitrates.
 
+Load mode: --calls N places N calls, --concurrency C at a time (--ramp R
+placing at most R a second), each sampled and stored as usual, and prints
+the run's summary at the end: calls placed, connected and failed, setup
+time p50/p95/p99, loss, jitter, RTT, MOS, and this process's CPU and
+memory. --duration applies to each call, --assert to the whole run. The
+exit code is 0 when every call connected and ended normally; otherwise that
+of the most severe failure (see the README).
+
 With --token-file or --token-url the call carries the token set, for servers
 that require tokens; the callee and --from then default to the parameters'
 callee and caller.
@@ -61,7 +76,8 @@ exits 13 when one is breached, with one line per breach on stderr:
   callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav
   callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
-  callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'`,
+  callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'
+  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 500 --concurrency 500 --ramp 50`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -91,8 +107,21 @@ exits 13 when one is breached, with one line per breach on stderr:
 				return err
 			}
 			opts.Assertions = as
+			fl := cmd.Flags()
+			opts.Load = fl.Changed("calls") || fl.Changed("concurrency") || fl.Changed("ramp")
+			if opts.Load && !fl.Changed("decode") {
+				// Decoding is most of what a call costs: a load run only
+				// counts what it receives unless told, or recording.
+				opts.Decode = opts.Record != ""
+			}
+			if err := opts.validateLoad(); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Load {
+				return RunLoad(cmd.Context(), opts)
 			}
 			return Run(cmd.Context(), opts)
 		},
@@ -102,6 +131,7 @@ exits 13 when one is breached, with one line per breach on stderr:
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up this long after the call connects (0: wait for the far end or Ctrl-C)")
 	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
 	cmdutil.AddAssertFlag(cmd, &opts.Assert)
+	addLoadFlags(cmd, opts)
 	return cmd
 }
 

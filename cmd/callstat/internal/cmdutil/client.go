@@ -33,6 +33,9 @@ type ClientFlags struct {
 	ICELoopback bool
 	ICEServers  []string
 	Record      string
+	// Decode is --decode: decode the audio received to measure it; false
+	// only counts it (load mode's default).
+	Decode bool
 	// Reliability: ICE failure detection and signaling reconnection.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
@@ -51,9 +54,12 @@ type ClientFlags struct {
 	// RecordEachCall names one --record file per call (answer, which may
 	// carry several calls); otherwise --record is the file itself.
 	RecordEachCall bool
-	envErr         error         // a bad environment variable, reported by Validate
-	TLS            *tls.Config   // from CAFile, by Validate
-	Tokens         *token.Params // by LoadTokens
+	// OnSample, when set in code (load mode), sees every stats sample
+	// after the live view; it must not block.
+	OnSample func(stats.Sample)
+	envErr   error         // a bad environment variable, reported by Validate
+	TLS      *tls.Config   // from CAFile, by Validate
+	Tokens   *token.Params // by LoadTokens
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -65,6 +71,7 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.StringVar(&o.Audio, "audio", audio.DefaultSpec, "audio to send: mic[:device], file:PATH.wav, tone[:Hz] or silence")
 	fl.StringVar(&o.Record, "record", "", "write the audio received to this WAV file (answer: one file per call, the call id inserted before the extension)")
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
+	fl.BoolVar(&o.Decode, "decode", true, "decode the audio received to measure its level and energy (false: count its samples from the packets only, far cheaper; load mode's default)")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
 	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
@@ -115,6 +122,9 @@ func (o *ClientFlags) Validate() error {
 		if st, err := os.Stat(o.Record); err == nil && st.IsDir() {
 			return FlagErrorf("invalid --record %q: it is a directory; give a file name such as %s", o.Record, filepath.Join(o.Record, "received.wav"))
 		}
+	}
+	if o.Record != "" && !o.Decode {
+		return FlagErrorf("--record needs the audio decoded: drop --decode=false")
 	}
 	if o.Interval < 10*time.Millisecond {
 		return FlagErrorf("invalid --interval %s: must be at least 10ms", o.Interval)
@@ -183,6 +193,10 @@ type Softphone struct {
 	ownLive bool
 }
 
+// incomingQueue is how many received calls may wait for answer to take
+// them.
+const incomingQueue = 4096
+
 // OpenSoftphone opens the store first (so that nothing is dialled when
 // stats could not be kept), then the audio, then connects.
 func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity string, register bool, hooks call.Hooks, answerTimeout time.Duration) (*Softphone, error) {
@@ -209,7 +223,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	sp.Store = st
 	sp.Collector = stats.NewCollector(stats.CollectorConfig{
 		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
-		OnSample: sp.Live.OnSample, OnSampleError: sp.Live.OnSampleError,
+		OnSample: onSample(sp.Live, o.OnSample), OnSampleError: sp.Live.OnSampleError,
 		// Samples the store refuses (a full disk) end up next to it, or
 		// in the temporary directory when that disk is the full one.
 		FallbackDirs: []string{filepath.Dir(o.Store), os.TempDir()},
@@ -232,6 +246,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		Register:               register,
 		Source:                 src,
 		RecordPath:             o.recordPath(),
+		SkipDecode:             !o.Decode,
 		ICEServers:             o.ICEServerList(),
 		ICELoopback:            o.ICELoopback,
 		Logger:                 log,
@@ -241,6 +256,9 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		ReconnectAttempts:      o.ReconnectAttempts,
 		Hooks:                  call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
 		AnswerTimeout:          answerTimeout,
+		// answer takes every call: a burst of hundreds (a load run)
+		// waits for it rather than being refused as busy.
+		IncomingQueue: incomingQueue,
 	})
 	if err != nil {
 		sp.Close()
@@ -248,6 +266,16 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Phone = ph
 	return sp, nil
+}
+
+func onSample(live *Live, extra func(stats.Sample)) func(stats.Sample) {
+	if extra == nil {
+		return live.OnSample
+	}
+	return func(s stats.Sample) {
+		live.OnSample(s)
+		extra(s)
+	}
 }
 
 // Close hangs up, flushes stats and logs, writes out the events and closes
@@ -293,6 +321,12 @@ func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (stats.CallSummar
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sum, err := sp.Store.SummarizeCall(ctx, c.Local(), c.ID())
+	if errors.Is(err, store.ErrNoParticipant) {
+		// More calls than the ring holds ran at once: this one was
+		// evicted while it ran, as the seed's ring would have it.
+		f.Logger.Debug("no summary: the call was evicted from the ring while it ran", "call", c.ID())
+		return sum, err
+	}
 	if err != nil {
 		f.Logger.Warn("could not summarise the call", "call", c.ID(), "err", err)
 		return sum, err

@@ -16,7 +16,7 @@ import (
 // asked for). One per process, shared by its phones.
 type Live struct {
 	events   *events.Writer
-	view     *status.Calls
+	view     *status.Calls // nil in load mode, which shows one line for the run
 	stopView func()
 	onStdout bool
 }
@@ -29,6 +29,16 @@ func AddEventsFlag(cmd *cobra.Command, path *string) {
 // OpenLive starts the status view and opens the events stream ("" for
 // none, "-" for stdout). A file that cannot be created is a usage error.
 func OpenLive(f *Factory, eventsPath string) (*Live, error) {
+	return openLive(f, eventsPath, nil)
+}
+
+// OpenLoadLive is OpenLive for a load run: the status shows load, one line
+// for the whole run, instead of a line per call.
+func OpenLoadLive(f *Factory, eventsPath string, load *status.Load) (*Live, error) {
+	return openLive(f, eventsPath, load)
+}
+
+func openLive(f *Factory, eventsPath string, load *status.Load) (*Live, error) {
 	l := &Live{onStdout: eventsPath == "-"}
 	if eventsPath != "" {
 		w, err := events.Open(eventsPath, f.IO.Out, events.Config{Logger: f.Logger, Now: f.Now})
@@ -37,7 +47,11 @@ func OpenLive(f *Factory, eventsPath string) (*Live, error) {
 		}
 		l.events = w
 	}
-	if f.Status != nil {
+	switch {
+	case f.Status == nil:
+	case load != nil:
+		l.stopView = f.Status.Show(load, status.DefaultRefresh)
+	default:
 		l.view = &status.Calls{OnChange: f.Status.Refresh}
 		l.stopView = f.Status.Show(l.view, status.DefaultRefresh)
 	}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Resources is what a long-running process holds, logged by answer after
@@ -35,4 +36,10 @@ func ProcessResources() Resources {
 // LogAttrs are r as log attributes.
 func (r Resources) LogAttrs() []any {
 	return []any{"goroutines", r.Goroutines, "openFDs", r.OpenFDs, "rssBytes", r.RSSBytes}
+}
+
+// Usage is the CPU time a process has used and its peak resident memory.
+type Usage struct {
+	CPU          time.Duration // user + system
+	PeakRSSBytes int64         // -1 where unknown
 }

@@ -122,7 +122,7 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 
 	flags := func(audio string) *cmdutil.ClientFlags {
-		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, ICELoopback: opts.ICELoopback, Live: live}
+		cf := &cmdutil.ClientFlags{Server: url, Store: storePath, Audio: audio, Interval: opts.Interval, Decode: true, ICELoopback: opts.ICELoopback, Live: live}
 		if verr := cf.Validate(); verr != nil {
 			panic(verr) // constant, valid values
 		}

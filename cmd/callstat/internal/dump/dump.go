@@ -110,6 +110,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	if n := st.Damaged(); n > 0 {
+		// A row that cannot be read costs the samples up to the next
+		// keyframe (docs/stats-file.md#how-the-store-keeps-samples).
+		f.Logger.Warn("samples left out: their rows in the store are damaged", "samples", n)
+	}
 	if path != "" {
 		fmt.Fprintln(f.IO.Out, path)
 		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path, "format", opts.Format)

@@ -2,9 +2,11 @@ package dump
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -183,4 +185,35 @@ func TestRun(t *testing.T) {
 			t.Errorf("err = %v, stdout %q: want an error and no path", err, out.String())
 		}
 	})
+}
+
+// A damaged sample row costs the samples up to the next keyframe: the
+// dump writes the rest and warns.
+func TestRunDamagedRow(t *testing.T) {
+	storePath := filepath.Join(t.TempDir(), "s.db")
+	ids := fill(t, storePath, "bob@example.com", 1)
+	db, err := sql.Open("sqlite", storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The second sample is a delta after the first, a keyframe.
+	if res, err := db.Exec(`UPDATE samples SET body = X'00' WHERE n = 1 AND enc = 2`); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%d delta rows damaged, want 1", n)
+	}
+	f, out, _ := cmdutil.TestFactory(nil)
+	var logs strings.Builder
+	f.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: "-", Format: FormatSeed}); err != nil {
+		t.Fatal(err)
+	}
+	calls, err := stats.ReadFile(strings.NewReader(out.String()))
+	if err != nil || len(calls) != 1 || calls[0].CallID != ids[0] || len(calls[0].Samples()) != 1 {
+		t.Fatalf("dump of a store with a damaged row: %v, %+v", err, calls)
+	}
+	if !strings.Contains(logs.String(), "samples left out") || !strings.Contains(logs.String(), "samples=1") {
+		t.Errorf("no warning about the damaged row:\n%s", logs.String())
+	}
 }

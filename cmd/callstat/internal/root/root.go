@@ -129,8 +129,14 @@ func Main() int {
 		}
 	}()
 
+	stopProfiles, err := startProfiles(f.Getenv)
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "callstat: %v\n", err)
+		return int(cmdutil.ExitUsage)
+	}
 	cmd := NewCmdRoot(f)
-	err := cmd.ExecuteContext(ctx)
+	err = cmd.ExecuteContext(ctx)
+	stopProfiles()
 	code := cmdutil.ExitCodeFor(err)
 	if err != nil {
 		PrintError(f, err, code)

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package cmdutil
+
+// ProcessUsage is unknown here.
+func ProcessUsage() Usage { return Usage{PeakRSSBytes: -1} }
