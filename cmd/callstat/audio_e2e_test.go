@@ -341,9 +341,8 @@ func TestAudioSourceUnusable(t *testing.T) {
 	// would have been logged before it.
 	answerer(t, url, "carol@example.com", filepath.Join(dir, "carol.db"))
 	srv.waitLog(10*time.Second, "participant registered", map[string]any{"user": "carol@example.com"})
-	srv.mu.Lock()
 	var connections, calls int
-	for _, l := range srv.lines {
+	for _, l := range srv.Lines() {
 		switch l["msg"] {
 		case "client connected":
 			connections++
@@ -351,7 +350,6 @@ func TestAudioSourceUnusable(t *testing.T) {
 			calls++
 		}
 	}
-	srv.mu.Unlock()
 	if connections != 1 || calls != 0 {
 		t.Errorf("server saw %d connections and %d calls, want only the answerer's connection", connections, calls)
 	}

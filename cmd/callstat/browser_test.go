@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -26,12 +25,10 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/callstat/callstat/cmd/callstat/internal/chromium"
+
 	"github.com/callstat/callstat/pkg/stats"
 )
-
-// chromiumPath is where Debian's chromium package puts the browser; `make
-// test` installs it when missing.
-const chromiumPath = "/usr/bin/chromium"
 
 // pageTimeout bounds each wait for the page to reach a state. Generous: the
 // tests share two cores with the race detector and other test binaries.
@@ -45,30 +42,11 @@ const browserCallPackets = 500
 // startBrowser starts one headless Chromium for a test and its subtests.
 func startBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			t.Fatalf("Chromium is not installed (%v); `make test` installs the Debian package chromium", err)
-		}
-		path = p
+	path, err := chromium.Find()
+	if err != nil {
+		t.Fatalf("%v (`make test` installs the Debian package chromium)", err)
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		// Without it Chromium gathers no loopback candidates.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-	}
+	opts := chromium.Options(path, t.TempDir())
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {

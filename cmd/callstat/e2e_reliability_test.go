@@ -272,7 +272,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	alice.signal(syscall.SIGTERM)
 	alice.waitLog(10*time.Second, "call state changed", map[string]any{"state": "Ended"})
 	select {
-	case <-alice.done:
+	case <-alice.Done():
 		t.Fatal("the answerer exited although its store was locked: the test proves nothing")
 	case <-time.After(500 * time.Millisecond): // it is stuck flushing, as intended
 	}

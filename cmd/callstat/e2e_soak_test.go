@@ -63,14 +63,14 @@ func TestSoak(t *testing.T) {
 
 	// One figure per call, in order, taken after its teardown.
 	var rs []resources
-	alice.mu.Lock()
-	for _, l := range alice.lines {
+	lines := alice.Lines()
+	for _, l := range lines {
 		if l["msg"] == "process resources" {
 			rs = append(rs, resources{l["goroutines"].(float64), l["openFDs"].(float64), l["rssBytes"].(float64)})
 		}
 	}
 	ended := 0
-	for _, l := range alice.lines {
+	for _, l := range lines {
 		if l["msg"] == "call state changed" && l["state"] == "Ended" {
 			ended++
 			if fmt.Sprint(l["statusCode"]) != "200" {
@@ -78,7 +78,6 @@ func TestSoak(t *testing.T) {
 			}
 		}
 	}
-	alice.mu.Unlock()
 	if len(rs) != n || ended != n {
 		t.Fatalf("answerer logged %d resource lines and %d ends for %d calls", len(rs), ended, n)
 	}

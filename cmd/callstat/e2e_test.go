@@ -4,7 +4,6 @@ package main
 // loopback, exactly as a CI job would run it.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,10 +16,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callstat/callstat/cmd/callstat/internal/proclog"
 )
 
 var binary string
@@ -43,19 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is a running callstat process whose JSON log lines can be awaited.
+// proc is a running callstat process whose JSON log lines can be awaited;
+// a failure to start, or a line that does not come, fails the test.
 type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-
-	mu    sync.Mutex
-	lines []map[string]any
-	raw   []string
-	grew  chan struct{}
-	done  chan struct{}
-	code  int
+	*proclog.Proc
+	t    *testing.T
+	name string
 }
 
 // start runs callstat with JSON logs at debug level.
@@ -77,148 +70,62 @@ func startIn(t *testing.T, name, netns string, env []string, args ...string) *pr
 }
 
 // startCmd runs a command that runs callstat (perhaps through "ip netns
-// exec") and follows its JSON logs.
+// exec") and follows its JSON logs. The process is killed when the test
+// ends, and its stderr shown if the test failed.
 func startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: cmd, grew: make(chan struct{}), done: make(chan struct{})}
-	cmd.Stdout = &p.stdout
-	stderr, err := cmd.StderrPipe()
+	pl, err := proclog.Start(cmd)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting %s: %v", name, err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			var m map[string]any
-			_ = json.Unmarshal([]byte(line), &m)
-			p.mu.Lock()
-			p.raw = append(p.raw, line)
-			if m != nil {
-				p.lines = append(p.lines, m)
-			}
-			close(p.grew)
-			p.grew = make(chan struct{})
-			p.mu.Unlock()
-		}
-	}()
-	go func() {
-		<-readDone
-		err := cmd.Wait()
-		p.mu.Lock()
-		p.code = cmd.ProcessState.ExitCode()
-		_ = err
-		p.mu.Unlock()
-		close(p.done)
-	}()
+	p := &proc{Proc: pl, t: t, name: name}
 	t.Cleanup(func() {
 		select {
-		case <-p.done:
+		case <-pl.Done():
 		default:
 			_ = cmd.Process.Kill()
-			<-p.done
+			<-pl.Done()
 		}
 		if t.Failed() {
-			t.Logf("--- %s stderr:\n%s", name, p.stderrText())
+			t.Logf("--- %s stderr:\n%s", name, pl.Stderr())
 		}
 	})
 	return p
 }
 
-func (p *proc) stderrText() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return strings.Join(p.raw, "\n")
-}
+func (p *proc) stderrText() string { return p.Stderr() }
 
 // waitLog waits for a log line with msg whose attributes include want.
 func (p *proc) waitLog(timeout time.Duration, msg string, want map[string]any) map[string]any {
 	p.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	seen := 0
-	for {
-		p.mu.Lock()
-		lines, grew := p.lines, p.grew
-		p.mu.Unlock()
-		for ; seen < len(lines); seen++ {
-			if matches(lines[seen], msg, want) {
-				return lines[seen]
-			}
-		}
-		select {
-		case <-grew:
-		case <-p.done:
-			p.mu.Lock()
-			n := len(p.lines)
-			p.mu.Unlock()
-			if n == seen {
-				p.t.Fatalf("%s exited before logging %q %v", p.name, msg, want)
-			}
-		case <-deadline.C:
-			p.t.Fatalf("%s did not log %q %v within %s", p.name, msg, want, timeout)
-		}
+	line, err := p.Await(timeout, proclog.Match(msg, want))
+	if err != nil {
+		p.t.Fatalf("%s: %q %v: %v (within %s)", p.name, msg, want, err, timeout)
 	}
+	return line
 }
 
 // waitCount waits until n log lines with msg and want have been logged.
 func (p *proc) waitCount(timeout time.Duration, msg string, want map[string]any, n int) {
 	p.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		p.mu.Lock()
-		lines, grew := p.lines, p.grew
-		p.mu.Unlock()
-		seen := 0
-		for _, l := range lines {
-			if matches(l, msg, want) {
-				seen++
-			}
-		}
-		if seen >= n {
-			return
-		}
-		select {
-		case <-grew:
-		case <-time.After(time.Until(deadline)):
-			p.t.Fatalf("%s logged %q %v %d times within %s, want %d", p.name, msg, want, seen, timeout, n)
-		}
+	if seen, err := p.AwaitCount(timeout, proclog.Match(msg, want), n); err != nil {
+		p.t.Fatalf("%s logged %q %v %d times, want %d: %v (within %s)", p.name, msg, want, seen, n, err, timeout)
 	}
-}
-
-func matches(line map[string]any, msg string, want map[string]any) bool {
-	if line["msg"] != msg {
-		return false
-	}
-	for k, v := range want {
-		if fmt.Sprint(line[k]) != fmt.Sprint(v) {
-			return false
-		}
-	}
-	return true
 }
 
 // wait waits for the process to exit and returns its exit code.
 func (p *proc) wait(timeout time.Duration) int {
 	p.t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done():
 	case <-time.After(timeout):
 		p.t.Fatalf("%s still running after %s", p.name, timeout)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.code
+	return p.ExitCode()
 }
 
 func (p *proc) signal(sig os.Signal) {
-	if err := p.cmd.Process.Signal(sig); err != nil {
+	if err := p.Cmd().Process.Signal(sig); err != nil {
 		p.t.Fatalf("signalling %s: %v", p.name, err)
 	}
 }

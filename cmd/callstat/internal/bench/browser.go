@@ -3,17 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/chromedp/chromedp"
-)
 
-// chromiumPath is Debian's Chromium, as the browser tests use it.
-const chromiumPath = "/usr/bin/chromium"
+	"github.com/callstat/callstat/cmd/callstat/internal/chromium"
+)
 
 // browser is one headless Chromium.
 type browser struct {
@@ -25,34 +22,17 @@ type browser struct {
 // startChromium starts Chromium headless with a fake microphone (a beep),
 // as cmd/callstat/browser_test.go does.
 func startChromium(ctx context.Context, profileDir string) (*browser, error) {
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		p, lerr := exec.LookPath("chromium")
-		if lerr != nil {
-			return nil, fmt.Errorf("chromium is not installed: apt-get install chromium")
-		}
-		path = p
+	path, err := chromium.Find()
+	if err != nil {
+		return nil, err
 	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.UserDataDir(profileDir),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	opts := append(chromium.Options(path, profileDir),
 		// Background tabs keep their timers and media at full rate: every
 		// tab here is a softphone in a call.
 		chromedp.Flag("disable-background-timer-throttling", true),
 		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-	}
+	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancel := chromedp.NewContext(allocCtx)
 	if err := chromedp.Do(bctx); err != nil {

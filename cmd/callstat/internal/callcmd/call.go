@@ -156,26 +156,7 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprintln(f.IO.Out, c.ID())
 	}
 
-	select {
-	case <-c.Connected():
-		var timeout <-chan time.Time
-		if opts.Duration > 0 {
-			t := time.NewTimer(opts.Duration)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-timeout:
-			c.Hangup(fmt.Sprintf("call duration %s reached", opts.Duration))
-		case <-ctx.Done():
-			c.Hangup("interrupted by signal")
-		case <-c.Done():
-		}
-	case <-ctx.Done():
-		c.Hangup("interrupted by signal")
-	case <-c.Done():
-	}
-	<-c.Done()
+	hold(ctx, c, opts.Duration, nil)
 	// The call's last sample and end are committed before Done closes.
 	sum, sumErr := cmdutil.PrintCallSummary(f, sp, c)
 	sp.Log.Info(cmdutil.Describe(c))
@@ -196,4 +177,37 @@ func Run(ctx context.Context, opts *Options) error {
 		return fmt.Errorf("%w: cannot check --assert: %v", cmdutil.ErrStore, sumErr)
 	}
 	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{sum})
+}
+
+// hold keeps a call until it has ended: once it is connected, it hangs up
+// after duration (0: never, the far end ends it); a cancelled ctx (a
+// signal) hangs up at once. onConnected, if not nil, runs when the call
+// connects. hold reports whether the call connected.
+func hold(ctx context.Context, c *call.Call, duration time.Duration, onConnected func()) bool {
+	defer func() { <-c.Done() }()
+	select {
+	case <-c.Connected():
+	case <-ctx.Done():
+		c.Hangup("interrupted by signal")
+		return false
+	case <-c.Done():
+		return false
+	}
+	if onConnected != nil {
+		onConnected()
+	}
+	var timeout <-chan time.Time
+	if duration > 0 {
+		t := time.NewTimer(duration)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-timeout:
+		c.Hangup(fmt.Sprintf("call duration %s reached", duration))
+	case <-ctx.Done():
+		c.Hangup("interrupted by signal")
+	case <-c.Done():
+	}
+	return true
 }

@@ -76,6 +76,7 @@ type loadCalls struct {
 	mu   sync.Mutex
 	byID map[string]*loadCall
 	list []*loadCall // in the order placed
+	view *status.Load
 }
 
 func (l *loadCalls) add(c *call.Call) *loadCall {
@@ -105,12 +106,21 @@ func (l *loadCalls) onSample(s stats.Sample) {
 	}
 	// Only the collector's goroutine feeds a call's figures.
 	z.Add(s.Objects)
+	var received, lost float64
 	for _, o := range s.Objects {
-		if o.Type() == "remote-inbound-rtp" {
+		switch o.Type() {
+		case "remote-inbound-rtp":
 			if v, ok := o.Number("packetsLost"); ok {
 				lc.remoteLost = v
 			}
+		case "inbound-rtp":
+			r, _ := o.Number("packetsReceived")
+			n, _ := o.Number("packetsLost")
+			received, lost = received+r, lost+n
 		}
+	}
+	if l.view != nil {
+		l.view.Packets(s.CallID, received, lost)
 	}
 }
 
@@ -147,7 +157,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 		return err
 	}
 	opts.Live = live
-	calls := &loadCalls{byID: map[string]*loadCall{}}
+	calls := &loadCalls{byID: map[string]*loadCall{}, view: view}
 	opts.OnSample = calls.onSample
 	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.From, false, call.Hooks{}, opts.AnswerTimeout)
 	if err != nil {
@@ -257,29 +267,7 @@ func placeCalls(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view 
 // runLoadCall follows one call of a load run until it has ended.
 func runLoadCall(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view *status.Load, lc *loadCall) {
 	c := lc.c
-	up := false
-	select {
-	case <-c.Connected():
-		up = true
-		view.Connected(c.SetupTime())
-		var timeout <-chan time.Time
-		if opts.Duration > 0 {
-			t := time.NewTimer(opts.Duration)
-			defer t.Stop()
-			timeout = t.C
-		}
-		select {
-		case <-timeout:
-			c.Hangup(fmt.Sprintf("call duration %s reached", opts.Duration))
-		case <-ctx.Done():
-			c.Hangup("interrupted by signal")
-		case <-c.Done():
-		}
-	case <-ctx.Done():
-		c.Hangup("interrupted by signal")
-	case <-c.Done():
-	}
-	<-c.Done()
+	up := hold(ctx, c, opts.Duration, func() { view.Connected(c.SetupTime()) })
 	failed := c.Err() != nil
 	view.Ended(up, failed)
 	if failed {

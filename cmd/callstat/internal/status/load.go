@@ -21,11 +21,23 @@ type Load struct {
 	ended    int
 	failed   int
 	setupsMs []float64 // of the calls connected so far
+	packets  map[string]packetCounts
 }
+
+// packetCounts are one call's inbound packets, as of its last sample.
+type packetCounts struct{ received, lost float64 }
 
 // NewLoad makes the view of a run of total calls, started now.
 func NewLoad(total int, now time.Time) *Load {
-	return &Load{total: total, started: now}
+	return &Load{total: total, started: now, packets: map[string]packetCounts{}}
+}
+
+// Packets records a call's inbound packets received and lost so far (from
+// its latest sample); the line's loss is over every call of the run.
+func (v *Load) Packets(callID string, received, lost float64) {
+	v.mu.Lock()
+	v.packets[callID] = packetCounts{received: received, lost: lost}
+	v.mu.Unlock()
 }
 
 // Placed counts a call placed.
@@ -61,7 +73,11 @@ func (v *Load) Ended(up, failed bool) {
 type LoadProgress struct {
 	Total, Placed, Up, Ended, Failed int
 	SetupP95Ms                       float64 // 0 before a call connected
-	Elapsed                          time.Duration
+	// LossPercent is the inbound packets lost over those expected, every
+	// call of the run so far; HaveLoss says whether any were counted.
+	LossPercent float64
+	HaveLoss    bool
+	Elapsed     time.Duration
 }
 
 // Progress returns the counts now.
@@ -74,13 +90,22 @@ func (v *Load) Progress(now time.Time) LoadProgress {
 		slices.Sort(s)
 		p.SetupP95Ms = s[min(max((95*n+99)/100, 1), n)-1] // nearest rank
 	}
+	var received, lost float64
+	for _, c := range v.packets {
+		received += c.received
+		lost += c.lost
+	}
+	if expected := received + max(lost, 0); expected > 0 {
+		p.HaveLoss = true
+		p.LossPercent = max(lost, 0) / expected * 100
+	}
 	return p
 }
 
 // LogAttrs are the counts as log attributes.
 func (p LoadProgress) LogAttrs() []any {
 	return []any{"placed", p.Placed, "of", p.Total, "up", p.Up, "ended", p.Ended, "failed", p.Failed,
-		"setupP95Ms", p.SetupP95Ms, "elapsed", p.Elapsed.Round(time.Second).String()}
+		"setupP95Ms", p.SetupP95Ms, "lossPercent", p.LossPercent, "elapsed", p.Elapsed.Round(time.Second).String()}
 }
 
 // Lines implements View.
@@ -89,6 +114,9 @@ func (v *Load) Lines(now time.Time) []string {
 	line := fmt.Sprintf("load  %d/%d placed  %d up  %d ended  %d failed", p.Placed, p.Total, p.Up, p.Ended, p.Failed)
 	if p.SetupP95Ms > 0 {
 		line += "  setup p95 " + ms(p.SetupP95Ms)
+	}
+	if p.HaveLoss {
+		line += fmt.Sprintf("  loss %.2f %%", p.LossPercent)
 	}
 	return []string{line + "  " + clock(p.Elapsed)}
 }

@@ -19,12 +19,15 @@ func TestLoadView(t *testing.T) {
 	}
 	v.Ended(true, false) // a connected call hung up
 	v.Ended(false, true) // one that never connected
+	v.Packets("a", 990, 10)
+	v.Packets("b", 500, 0)
+	v.Packets("a", 1485, 15) // a later sample replaces the call's counts
 	p := v.Progress(start.Add(65 * time.Second))
-	if p.Placed != 4 || p.Up != 2 || p.Ended != 2 || p.Failed != 1 || p.SetupP95Ms != 30 {
+	if p.Placed != 4 || p.Up != 2 || p.Ended != 2 || p.Failed != 1 || p.SetupP95Ms != 30 || !p.HaveLoss || p.LossPercent != 0.75 {
 		t.Errorf("progress %+v", p)
 	}
 	line := v.Lines(start.Add(65 * time.Second))[0]
-	if line != "load  4/10 placed  2 up  2 ended  1 failed  setup p95 30 ms  01:05" {
+	if line != "load  4/10 placed  2 up  2 ended  1 failed  setup p95 30 ms  loss 0.75 %  01:05" {
 		t.Errorf("line %q", line)
 	}
 	attrs := p.LogAttrs()
