@@ -43,6 +43,9 @@ type measured struct {
 	inboundTotal, remoteTotal float64              // packets the loss is out of
 	mosMean                   float64
 	link                      netlab.Stats // zero unless the userspace link ran
+	// The received audio's concealment over the call (inbound-rtp of the
+	// last sample), and the packets lost it stands for.
+	concealedSamples, concealmentEvents, inboundLost float64
 }
 
 // Not parallel with the other end-to-end tests: the unimpaired run is the
@@ -63,9 +66,9 @@ func TestGroundTruth(t *testing.T) {
 	results := map[string]measured{}
 	runOne := func(t *testing.T, c condition) {
 		m := groundTruthCall(t, c, filepath.Join(dir, c.name))
-		t.Logf("%s (%s): RTT ms rtcp %.1f ice %.1f xr %.1f; jitter ms %.1f; loss %.2f%% of %.0f inbound, %.2f%% of %.0f remote; MOS %.2f",
+		t.Logf("%s (%s): RTT ms rtcp %.1f ice %.1f xr %.1f; jitter ms %.1f; loss %.2f%% of %.0f inbound, %.2f%% of %.0f remote; MOS %.2f; concealed %.0f samples in %.0f events",
 			c.name, c.cond, m.rtts["remote-inbound-rtp"], m.rtts["candidate-pair"], m.rtts["remote-outbound-rtp"], m.jitters,
-			m.inboundLoss, m.inboundTotal, m.remoteLoss, m.remoteTotal, m.mosMean)
+			m.inboundLoss, m.inboundTotal, m.remoteLoss, m.remoteTotal, m.mosMean, m.concealedSamples, m.concealmentEvents)
 		mu.Lock()
 		results[c.name] = m
 		mu.Unlock()
@@ -97,6 +100,9 @@ func TestGroundTruth(t *testing.T) {
 		if none.inboundLoss != 0 || none.remoteLoss != 0 {
 			t.Errorf("loss %.2f%% inbound, %.2f%% remote, want none", none.inboundLoss, none.remoteLoss)
 		}
+		if none.concealedSamples != 0 || none.concealmentEvents != 0 {
+			t.Errorf("%.0f samples concealed in %.0f events with no packet lost, want none", none.concealedSamples, none.concealmentEvents)
+		}
 		for typ, vs := range none.rtts {
 			if lo, mid := slices.Min(vs), median(vs); lo < 0 || lo > 5 || mid > 20 {
 				t.Errorf("%s round-trip time: lowest %.2f ms, median %.2f ms; want under 5 ms and a median under 20 ms", typ, lo, mid)
@@ -110,7 +116,7 @@ func TestGroundTruth(t *testing.T) {
 			}
 		}
 	})
-	t.Run("loss 5%: within 2 points on both views", func(t *testing.T) {
+	t.Run("loss 5%: within 2 points on both views, and concealed", func(t *testing.T) {
 		for name, v := range map[string]float64{"inbound-rtp": loss.inboundLoss, "remote-inbound-rtp": loss.remoteLoss} {
 			if v < 3 || v > 7 {
 				t.Errorf("%s loss %.2f %%, want 5 ± 2", name, v)
@@ -130,6 +136,15 @@ func TestGroundTruth(t *testing.T) {
 						v.name, v.reported, v.link.RTPLossPercent(), v.link.RTPDropped, v.link.RTP)
 				}
 			}
+		}
+		// Each packet lost is 20 ms of audio that the decoder conceals
+		// (48 kHz: 960 samples); packets lost in a row are one event.
+		if want := loss.inboundLost * 960; loss.inboundLost <= 0 || math.Abs(loss.concealedSamples-want) > 0.1*want {
+			t.Errorf("%.0f samples concealed for %.0f packets lost, want %.0f ± 10 %%", loss.concealedSamples, loss.inboundLost, want)
+		}
+		if ev := loss.concealmentEvents; ev < 0.5*loss.inboundLost || ev > loss.inboundLost {
+			t.Errorf("%.0f concealment events for %.0f packets lost: want one per gap (at most one a packet, most losses single at 5 %%)",
+				ev, loss.inboundLost)
 		}
 		if loss.mosMean >= none.mosMean {
 			t.Errorf("MOS mean %.2f with 5%% loss, not below %.2f without", loss.mosMean, none.mosMean)
@@ -238,6 +253,13 @@ func groundTruthCall(t *testing.T, c condition, dir string) measured {
 	last := ss[len(ss)-1]
 	m.inboundLoss, m.inboundTotal = lossOf(t, last, "inbound-rtp")
 	m.remoteLoss, m.remoteTotal = lossOf(t, last, "remote-inbound-rtp")
+	m.inboundLost, _ = field(last, "inbound-rtp", "packetsLost")
+	var ok1, ok2 bool
+	m.concealedSamples, ok1 = field(last, "inbound-rtp", "concealedSamples")
+	m.concealmentEvents, ok2 = field(last, "inbound-rtp", "concealmentEvents")
+	if !ok1 || !ok2 {
+		t.Fatalf("last sample's inbound-rtp has no concealment counters")
+	}
 	var mos []float64
 	for _, s := range ss {
 		if v, ok := s[0]["mos"].(float64); ok {
