@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"sync"
 	"testing"
 	"time"
@@ -749,5 +750,47 @@ func TestBrowser(t *testing.T) {
 		}
 		p.waitMessage("Received incoming call from sip:web6@example.com to sip:alice6@example.com")
 		p.waitMessage("Call state changed from Connected to Ended (200 call duration 1s reached)")
+	})
+}
+
+// A registered page whose signaling server dies registers again once the
+// server is back, and calls reach it; when the server stays away it gives
+// up after its attempts and says so.
+func TestBrowserReregisters(t *testing.T) {
+	t.Parallel()
+	addr, wsURL, srv := serverOnFixedPort(t)
+	b := startBrowser(t)
+
+	t.Run("server back: registered again, a call reaches the page", func(t *testing.T) {
+		p := openPage(t, b, pageURL(wsURL)+"?reconnectDelay=300&reconnectAttempts=10")
+		p.register("web8@example.com", true)
+		p.expectConsoleError("WebSocket connection to") // the attempts while the server is down
+		srv.signal(syscall.SIGKILL)
+		srv.wait(10 * time.Second)
+		p.waitMessage("signaling connection lost: registering as web8@example.com again once the server is back.")
+		p.waitMessage("Reconnecting to the signaling server (attempt 1 of 10).")
+		back := serveAt(t, addr)
+		p.waitMessage("Registered as web8@example.com again: calls to web8@example.com reach this page.")
+		back.waitLog(pageTimeout, "participant registered", map[string]any{"user": "web8@example.com"})
+		_, stderr, code := run(t, pageTimeout, "call", "web8@example.com", "--from", "bob8@example.com", "--server", wsURL,
+			"--store", filepath.Join(t.TempDir(), "bob8.db"), "--ice-loopback", "--audio", "tone", "--duration", "1s")
+		if code != 0 {
+			t.Fatalf("call to the page after the restart: exit %d\n%s", code, stderr)
+		}
+		p.waitMessage("Call state changed from Connected to Ended (200 call duration 1s reached)")
+	})
+
+	t.Run("server gone: gives up after its attempts", func(t *testing.T) {
+		srv := serveAt(t, addr) // the first subtest's server stopped with it
+		p := openPage(t, b, pageURL(wsURL)+"?reconnectDelay=100&reconnectAttempts=2")
+		p.register("web9@example.com", true)
+		p.expectConsoleError("WebSocket connection to")
+		srv.signal(syscall.SIGKILL)
+		srv.wait(10 * time.Second)
+		p.waitMessage("Reconnecting to the signaling server (attempt 2 of 2).")
+		p.waitMessage("gave up reconnecting after 2 attempts: no longer registered as web9@example.com; register again.")
+		if got := p.eval(`document.getElementById("registered-as").textContent`); got != "" {
+			t.Errorf("page still shows %q", got)
+		}
 	})
 }

@@ -598,6 +598,17 @@ async function openMicrophone() {
   }
 }
 
+// How a registered page reconnects when the signaling connection is lost:
+// the page's address may set them, e.g. /?reconnectDelay=500&reconnectAttempts=3.
+const reconnect = (() => {
+  const q = new URLSearchParams(location.search);
+  const num = (name, def, min) => {
+    const v = Number(q.get(name) ?? def);
+    return Number.isFinite(v) && v >= min ? v : def;
+  };
+  return { delayMs: num("reconnectDelay", 1000, 10), attempts: Math.floor(num("reconnectAttempts", 5, 0)) };
+})();
+
 // ---- the phone: page-wide state and the UI actions -------------------------
 
 const phone = {
@@ -605,6 +616,8 @@ const phone = {
   call: null, // the call shown in the panel; one at a time
   placing: false, // Make Call is preparing a call (token, microphone)
   registered: new Set(),
+  tokens: new Map(), // id -> the token it registered with ("" for none), to register again
+  reregistering: false,
 
   busy() {
     return this.call !== null && !this.call.final;
@@ -711,8 +724,48 @@ const phone = {
       return;
     }
     this.registered.add(user);
+    this.tokens.set(user, token);
     log(`Registered as ${user}: calls to ${user} now reach this page.`);
     ui.update();
+  },
+
+  // reregister reconnects after the signaling connection was lost and
+  // registers every id again, as callstat answer does: the first attempt
+  // after reconnect.delayMs, the delay doubled after each failed one (at
+  // most a minute), reconnect.attempts attempts in all.
+  async reregister(users) {
+    if (this.reregistering) return;
+    this.reregistering = true;
+    try {
+      let delay = reconnect.delayMs;
+      for (let attempt = 1; attempt <= reconnect.attempts; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 60000);
+        log(`Reconnecting to the signaling server (attempt ${attempt} of ${reconnect.attempts}).`);
+        try {
+          await this.signaling.connect();
+        } catch (err) {
+          logError(`reconnection attempt ${attempt} failed: ${errorText(err)}`);
+          continue;
+        }
+        for (const user of users) {
+          const token = this.tokens.get(user) || "";
+          try {
+            await this.signaling.request(token ? { type: "register", user, token } : { type: "register", user });
+          } catch (err) {
+            logError(`could not register as ${user} again: ${errorText(err)}`);
+            continue;
+          }
+          this.registered.add(user);
+          log(`Registered as ${user} again: calls to ${user} reach this page.`);
+        }
+        ui.update();
+        return;
+      }
+      logError(`gave up reconnecting after ${reconnect.attempts} attempts: no longer registered as ${users.join(", ")}; register again.`);
+    } finally {
+      this.reregistering = false;
+    }
   },
 
   async answer() {
@@ -843,8 +896,14 @@ const phone = {
 
   onSignalingClosed() {
     if (this.registered.size > 0) {
-      logError(`signaling connection lost: no longer registered as ${[...this.registered].join(", ")}; register again.`);
+      const users = [...this.registered];
       this.registered.clear();
+      if (reconnect.attempts > 0) {
+        logError(`signaling connection lost: registering as ${users.join(", ")} again once the server is back.`);
+        action(() => this.reregister(users))();
+      } else {
+        logError(`signaling connection lost: no longer registered as ${users.join(", ")}; register again.`);
+      }
     } else {
       log("Signaling connection closed.");
     }
