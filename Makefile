@@ -97,7 +97,7 @@ reliability-long: test-deps
 # benchmarks, single-call setup, load runs of BENCH_CALLS calls between one
 # caller process and one answerer process, and the same calls between
 # callstat and headless Chromium. About ten minutes; not part of `test`.
-BENCH_CALLS ?= 100,200,300,500
+BENCH_CALLS ?= 100,200,250,500
 BENCH_DURATION ?= 60s
 bench: build test-deps
 	$(GO) run ./cmd/callstat/internal/bench -binary $(BIN) -out docs/BENCHMARKS.md \

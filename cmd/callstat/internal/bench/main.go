@@ -44,7 +44,7 @@ func main() {
 	var calls string
 	flag.StringVar(&o.binary, "binary", "bin/callstat", "the callstat binary to measure")
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "the report to write")
-	flag.StringVar(&calls, "calls", "100,200,300,500", "load runs: calls each, comma-separated")
+	flag.StringVar(&calls, "calls", "100,200,250,500", "load runs: calls each, comma-separated")
 	flag.IntVar(&o.ramp, "ramp", 50, "load runs: calls placed a second")
 	flag.DurationVar(&o.duration, "duration", 60*time.Second, "load runs: how long each call lasts")
 	flag.IntVar(&o.profileAt, "profile", 500, "profile the load run with this many calls (0: none)")
