@@ -240,16 +240,24 @@ func (a Assertion) Name() string {
 	return a.Metric + " " + a.Stat
 }
 
-// format writes a value in the metric's unit.
-func (a Assertion) format(v float64) string {
+// format writes a measured value in the metric's unit.
+func (a Assertion) format(v float64) string { return a.formatExact(v, false) }
+
+// formatExact writes v in the metric's unit; exact keeps every digit that
+// the fixed precision would drop (a limit of 0.01 ms is not "0.0 ms").
+func (a Assertion) formatExact(v float64, exact bool) string {
+	prec, unit := 2, ""
 	switch metrics[a.Metric].unit {
 	case "ms":
-		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+		prec, unit = 1, " ms"
 	case "%":
-		return strconv.FormatFloat(v, 'f', 2, 64) + " %"
-	default:
-		return strconv.FormatFloat(v, 'f', 2, 64)
+		unit = " %"
 	}
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if f, err := strconv.ParseFloat(s, 64); exact && (err != nil || f != v) {
+		s = strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return s + unit
 }
 
 // holds reports whether v satisfies the assertion.
@@ -276,7 +284,7 @@ type Breach struct {
 // String names the call, the metric, the measured value and the limit.
 func (b Breach) String() string {
 	a := b.Assertion
-	limit := a.Op + " " + a.format(a.Limit)
+	limit := a.Op + " " + a.formatExact(a.Limit, true)
 	subject := "call " + b.CallID
 	if b.CallID == "" { // a load run's aggregate (LoadSummary.AsCallSummary)
 		subject = "all calls"

@@ -113,6 +113,22 @@ func TestAssertionsCheck(t *testing.T) {
 	if !reflect.DeepEqual(lines, want) {
 		t.Errorf("breaches:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
+	// A limit finer than the unit's usual precision is printed whole.
+	fine, err := stats.ParseAssertions("setup<0.01ms,loss<=0.125%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines = nil
+	for _, b := range fine.Check(good) {
+		lines = append(lines, b.String())
+	}
+	want = []string{
+		"call c1: setup is 900.0 ms, limit < 0.01 ms (setup<0.01ms)",
+		"call c1: loss is 0.50 %, limit <= 0.125 % (loss<=0.125%)",
+	}
+	if !reflect.DeepEqual(lines, want) {
+		t.Errorf("breaches:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
 	edges := []struct {
 		expr  string
 		value float64
