@@ -17,8 +17,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
