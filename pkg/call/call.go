@@ -741,6 +741,8 @@ func (c *Call) withCandidates(sdp string) string {
 	case reason := <-c.hangups: // a hang-up while gathering: the loop takes it
 		c.Hangup(reason)
 		return sdp
+	case <-c.ctx.Done(): // torn down while gathering
+		return sdp
 	}
 	d := c.pc.LocalDescription()
 	if d == nil {

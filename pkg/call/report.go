@@ -183,6 +183,9 @@ type reportBuilder struct {
 	localCer string
 	peerCer  string
 	pairIDs  map[string]bool
+	// pion's candidate pairs, read from its report once: the pairs, the
+	// transport's counters and its selected pair all need them.
+	pairs []webrtc.ICECandidatePairStats
 }
 
 func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
@@ -198,6 +201,7 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 	// computed between two samples use one clock.
 	b.ts = math.Round(float64(time.Now().UnixNano())/1e3) / 1e3
 	b.cache = &c.cache
+	b.pairs = ofType[webrtc.ICECandidatePairStats](b.pion)
 	// The descriptions do not change once both are applied (callstat
 	// never renegotiates), and pion rebuilds the local one, candidates
 	// and all, each time it is asked for.
@@ -366,7 +370,7 @@ func (b *reportBuilder) candidates() []stats.Object {
 // large negative number).
 func (b *reportBuilder) candidatePairs() []stats.Object {
 	var out []stats.Object
-	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+	for _, p := range b.pairs {
 		o := b.object(webrtc.StatsTypeCandidatePair, p.ID, 32)
 		o["transportId"] = transportID
 		o["localCandidateId"] = p.LocalCandidateID
@@ -440,7 +444,7 @@ func (b *reportBuilder) transport() []stats.Object {
 	o["bytesSent"] = ts.BytesSent
 	o["bytesReceived"] = ts.BytesReceived
 	var sent, received uint32
-	for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+	for _, p := range b.pairs {
 		sent += p.PacketsSent
 		received += p.PacketsReceived
 	}
@@ -489,7 +493,7 @@ func (b *reportBuilder) selectedPair(ice *webrtc.ICETransport) string {
 	case webrtc.ICETransportStateConnected, webrtc.ICETransportStateCompleted:
 		var nominated string
 		n := 0
-		for _, p := range ofType[webrtc.ICECandidatePairStats](b.pion) {
+		for _, p := range b.pairs {
 			if p.Nominated {
 				nominated = p.ID
 				n++

@@ -89,8 +89,9 @@ func TestParseAssertionsErrors(t *testing.T) {
 }
 
 func TestAssertionsCheck(t *testing.T) {
-	good := stats.CallSummary{CallID: "c1", LossPercent: f(0.5), RTTP95Ms: f(120), RTTP50Ms: f(100), JitterP95Ms: f(12),
-		JitterP50Ms: f(5), MOSMin: f(4.1), MOSMean: f(4.3), SetupMs: f(900)}
+	good := stats.CallSummary{CallID: "c1", SetupMs: f(900),
+		MediaFigures: stats.MediaFigures{LossPercent: f(0.5), RTTP95Ms: f(120), RTTP50Ms: f(100),
+			JitterP95Ms: f(12), JitterP50Ms: f(5), MOSMin: f(4.1), MOSMean: f(4.3)}}
 	as, err := stats.ParseAssertions("mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms,setup<2s")
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +139,7 @@ func TestAssertionsCheck(t *testing.T) {
 	}
 	for _, e := range edges {
 		as, _ := stats.ParseAssertions(e.expr)
-		s := stats.CallSummary{RTTP95Ms: f(e.value), MOSMin: f(e.value)}
+		s := stats.CallSummary{MediaFigures: stats.MediaFigures{RTTP95Ms: f(e.value), MOSMin: f(e.value)}}
 		if held := len(as.Check(s)) == 0; held != e.holds {
 			t.Errorf("%s at %v: held = %v", e.expr, e.value, held)
 		}

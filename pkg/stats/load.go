@@ -9,7 +9,8 @@ import "math"
 // the p50 of jitter and RTT is the median of the calls' p50s, the p95 the
 // 95th percentile of the calls' p95s (the figure of the 95th-percentile
 // call); MOS min is the worst interval of any call, MOS mean the mean of
-// the calls' means. A figure no call measured is nil.
+// the calls' means; loss is over every call's packets. A figure no call
+// measured is nil.
 type LoadSummary struct {
 	Placed    int `json:"placed"`
 	Connected int `json:"connected"`
@@ -28,22 +29,12 @@ type LoadSummary struct {
 	// process that cannot keep up sends late or not at all, which no loss
 	// figure shows.
 	PacketsExpected float64 `json:"packetsExpected"`
-	PacketsSent     float64 `json:"packetsSent"`
-	PacketsReceived float64 `json:"packetsReceived"`
-	PacketsLost     float64 `json:"packetsLost"`
 	// RemotePacketsLost is what the far ends reported lost of ours.
 	RemotePacketsLost float64  `json:"remotePacketsLost"`
 	SentPercent       *float64 `json:"sentPercent"`
 	ReceivedPercent   *float64 `json:"receivedPercent"`
-	// LossPercent is the inbound loss over every call's packets.
-	LossPercent *float64 `json:"lossPercent"`
 
-	JitterP50Ms *float64 `json:"jitterP50Ms"`
-	JitterP95Ms *float64 `json:"jitterP95Ms"`
-	RTTP50Ms    *float64 `json:"rttP50Ms"`
-	RTTP95Ms    *float64 `json:"rttP95Ms"`
-	MOSMin      *float64 `json:"mosMin"`
-	MOSMean     *float64 `json:"mosMean"`
+	MediaFigures
 }
 
 // LoadCall is one call of a load run: its summary, and what the run adds.
@@ -120,10 +111,5 @@ func appendSet(xs []float64, v *float64) []float64 {
 // across calls, and the setup time of the 95th-percentile call (nil when
 // no call connected).
 func (l LoadSummary) AsCallSummary() CallSummary {
-	return CallSummary{
-		SetupMs: l.SetupP95Ms, LossPercent: l.LossPercent,
-		PacketsSent: l.PacketsSent, PacketsReceived: l.PacketsReceived, PacketsLost: l.PacketsLost,
-		JitterP50Ms: l.JitterP50Ms, JitterP95Ms: l.JitterP95Ms, RTTP50Ms: l.RTTP50Ms, RTTP95Ms: l.RTTP95Ms,
-		MOSMin: l.MOSMin, MOSMean: l.MOSMean,
-	}
+	return CallSummary{SetupMs: l.SetupP95Ms, MediaFigures: l.MediaFigures}
 }

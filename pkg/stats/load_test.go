@@ -7,9 +7,9 @@ import (
 
 func TestSummarizeLoad(t *testing.T) {
 	call := func(setup, lost, received float64, mosMin, mosMean float64, jit50, jit95 float64) LoadCall {
-		return LoadCall{CallSummary: CallSummary{SetupMs: ptr(setup), PacketsSent: 1000, PacketsReceived: received, PacketsLost: lost,
-			LossPercent: ptr(0), JitterP50Ms: ptr(jit50), JitterP95Ms: ptr(jit95), RTTP50Ms: ptr(1), RTTP95Ms: ptr(2),
-			MOSMin: ptr(mosMin), MOSMean: ptr(mosMean)}, PacketsExpected: 1000, RemotePacketsLost: 1}
+		return LoadCall{CallSummary: CallSummary{SetupMs: ptr(setup),
+			MediaFigures: MediaFigures{PacketsSent: 1000, PacketsReceived: received, PacketsLost: lost, LossPercent: ptr(0), JitterP50Ms: ptr(jit50), JitterP95Ms: ptr(jit95),
+				RTTP50Ms: ptr(1), RTTP95Ms: ptr(2), MOSMin: ptr(mosMin), MOSMean: ptr(mosMean)}}, PacketsExpected: 1000, RemotePacketsLost: 1}
 	}
 	failed := LoadCall{CallSummary: CallSummary{Error: "callee not found", StatusCode: 404}}
 	calls := []LoadCall{failed}

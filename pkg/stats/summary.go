@@ -29,11 +29,17 @@ type CallSummary struct {
 	Reason     string   `json:"reason"`
 	Error      string   `json:"error,omitempty"`
 
-	Samples         int     `json:"samples"`
+	Samples int `json:"samples"`
+	MediaFigures
+}
+
+// MediaFigures are the figures of a call's media (CallSummary), or of a load
+// run's calls taken together (LoadSummary, which says how).
+type MediaFigures struct {
 	PacketsSent     float64 `json:"packetsSent"`
 	PacketsReceived float64 `json:"packetsReceived"`
 	PacketsLost     float64 `json:"packetsLost"`
-	// LossPercent is the inbound loss over the whole call.
+	// LossPercent is the inbound loss over all the packets.
 	LossPercent *float64 `json:"lossPercent"`
 	// Jitter of the received audio and round-trip time (RTCP, else ICE),
 	// in milliseconds, as percentiles of the per-sample values.
@@ -115,10 +121,14 @@ func (z *Summarizer) Add(objs []Object) {
 	}
 }
 
+// Inbound returns the packets received and lost of the last sample that
+// had an inbound stream (zero before one).
+func (z *Summarizer) Inbound() (received, lost float64) { return z.received, z.lost }
+
 // Summary returns the figures so far; the call's description is left for
 // SetCall.
 func (z *Summarizer) Summary() CallSummary {
-	s := CallSummary{Samples: z.samples, PacketsSent: z.sent, PacketsReceived: z.received, PacketsLost: z.lost}
+	s := CallSummary{Samples: z.samples, MediaFigures: MediaFigures{PacketsSent: z.sent, PacketsReceived: z.received, PacketsLost: z.lost}}
 	// packetsLost can go negative (duplicates); a negative loss means none.
 	if total := z.received + math.Max(z.lost, 0); z.haveInbound && total > 0 {
 		s.LossPercent = ptr(100 * math.Max(z.lost, 0) / total)

@@ -45,22 +45,23 @@ func TestSummarizer(t *testing.T) {
 				{sdk, pair("CP", true, 0.002), inbound("IT", 95, 5, 0.0125),
 					{"id": "OT", "type": "outbound-rtp", "packetsSent": 100.0}, remoteInbound(0.050)},
 			},
-			want: stats.CallSummary{Samples: 2, PacketsSent: 100, PacketsReceived: 95, PacketsLost: 5,
-				LossPercent: f(5), JitterP50Ms: f(3), JitterP95Ms: f(12.5), RTTP50Ms: f(40), RTTP95Ms: f(50)},
+			want: stats.CallSummary{Samples: 2,
+				MediaFigures: stats.MediaFigures{PacketsSent: 100, PacketsReceived: 95, PacketsLost: 5, LossPercent: f(5),
+					JitterP50Ms: f(3), JitterP95Ms: f(12.5), RTTP50Ms: f(40), RTTP95Ms: f(50)}},
 		},
 		{
 			name: "RTT from ICE until RTCP has measured one",
 			samples: [][]stats.Object{
 				{sdk, pair("CP", true, 0.007), {"id": "RI", "type": "remote-inbound-rtp", "roundTripTime": 0.0, "roundTripTimeMeasurements": 0.0}},
 			},
-			want: stats.CallSummary{Samples: 1, RTTP50Ms: f(7), RTTP95Ms: f(7)},
+			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(7), RTTP95Ms: f(7)}},
 		},
 		{
 			name: "ICE RTT of the nominated pair, not another one",
 			samples: [][]stats.Object{
 				{sdk, pair("A", false, 0.100), pair("B", true, 0.003), pair("C", false, 0.200)},
 			},
-			want: stats.CallSummary{Samples: 1, RTTP50Ms: f(3), RTTP95Ms: f(3)},
+			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(3), RTTP95Ms: f(3)}},
 		},
 		{
 			name: "ICE RTT of the transport's selected pair first",
@@ -68,14 +69,14 @@ func TestSummarizer(t *testing.T) {
 				{sdk, {"id": "T", "type": "transport", "selectedCandidatePairId": "C"},
 					pair("B", true, 0.003), pair("C", false, 0.009)},
 			},
-			want: stats.CallSummary{Samples: 1, RTTP50Ms: f(9), RTTP95Ms: f(9)},
+			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(9), RTTP95Ms: f(9)}},
 		},
 		{
 			name: "ICE RTT of any pair when none is nominated",
 			samples: [][]stats.Object{
 				{sdk, pair("A", false, 0), pair("B", false, 0.004)},
 			},
-			want: stats.CallSummary{Samples: 1, RTTP50Ms: f(4), RTTP95Ms: f(4)},
+			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(4), RTTP95Ms: f(4)}},
 		},
 		{
 			name: "packets sent summed over the outbound streams",
@@ -84,21 +85,23 @@ func TestSummarizer(t *testing.T) {
 					{"id": "OA", "type": "outbound-rtp", "packetsSent": 10.0},
 					{"id": "OB", "type": "outbound-rtp", "packetsSent": 20.0}},
 			},
-			want: stats.CallSummary{Samples: 1, PacketsSent: 30},
+			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{PacketsSent: 30}},
 		},
 		{
 			name: "inbound summed over streams, worst jitter",
 			samples: [][]stats.Object{
 				{sdk, inbound("IA", 90, 10, 0.002), inbound("IB", 290, 10, 0.020)},
 			},
-			want: stats.CallSummary{Samples: 1, PacketsReceived: 380, PacketsLost: 20, LossPercent: f(5), JitterP50Ms: f(20), JitterP95Ms: f(20)},
+			want: stats.CallSummary{Samples: 1,
+				MediaFigures: stats.MediaFigures{PacketsReceived: 380, PacketsLost: 20, LossPercent: f(5), JitterP50Ms: f(20), JitterP95Ms: f(20)}},
 		},
 		{
 			name: "negative packetsLost (duplicates) is no loss",
 			samples: [][]stats.Object{
 				{sdk, inbound("IT", 102, -2, 0)},
 			},
-			want: stats.CallSummary{Samples: 1, PacketsReceived: 102, PacketsLost: -2, LossPercent: f(0), JitterP50Ms: f(0), JitterP95Ms: f(0)},
+			want: stats.CallSummary{Samples: 1,
+				MediaFigures: stats.MediaFigures{PacketsReceived: 102, PacketsLost: -2, LossPercent: f(0), JitterP50Ms: f(0), JitterP95Ms: f(0)}},
 		},
 		{
 			name: "a sample without the stream keeps the counters",
@@ -106,13 +109,14 @@ func TestSummarizer(t *testing.T) {
 				{sdk, inbound("IT", 99, 1, 0.001), {"id": "OT", "type": "outbound-rtp", "packetsSent": 7.0}},
 				{sdk},
 			},
-			want: stats.CallSummary{Samples: 2, PacketsSent: 7, PacketsReceived: 99, PacketsLost: 1, LossPercent: f(1),
-				JitterP50Ms: f(1), JitterP95Ms: f(1)},
+			want: stats.CallSummary{Samples: 2,
+				MediaFigures: stats.MediaFigures{PacketsSent: 7, PacketsReceived: 99, PacketsLost: 1,
+					LossPercent: f(1), JitterP50Ms: f(1), JitterP95Ms: f(1)}},
 		},
 		{
 			name:    "MOS: the worst interval and the mean, over the samples that have one",
 			samples: [][]stats.Object{{sdkMOS(4.4)}, {sdk}, {sdkMOS(3.0)}, {sdkMOS(4.1)}},
-			want:    stats.CallSummary{Samples: 4, MOSMin: f(3.0), MOSMean: f(3.8333333333)},
+			want:    stats.CallSummary{Samples: 4, MediaFigures: stats.MediaFigures{MOSMin: f(3.0), MOSMean: f(3.8333333333)}},
 		},
 		{
 			name: "percentiles over samples: p50 and p95 of twenty values",
@@ -123,8 +127,9 @@ func TestSummarizer(t *testing.T) {
 				}
 				return out
 			}(),
-			want: stats.CallSummary{Samples: 20, PacketsReceived: 200, LossPercent: f(0),
-				JitterP50Ms: f(10), JitterP95Ms: f(19), RTTP50Ms: f(110), RTTP95Ms: f(119)},
+			want: stats.CallSummary{Samples: 20,
+				MediaFigures: stats.MediaFigures{PacketsReceived: 200, LossPercent: f(0), JitterP50Ms: f(10),
+					JitterP95Ms: f(19), RTTP50Ms: f(110), RTTP95Ms: f(119)}},
 		},
 	}
 	for _, tt := range tests {
@@ -156,8 +161,9 @@ func TestSummarizerIntegerCounters(t *testing.T) {
 		{"type": "outbound-rtp", "packetsSent": uint64(40)},
 		{"type": "inbound-rtp", "packetsReceived": uint32(30), "packetsLost": int64(10)},
 	})
-	want := stats.CallSummary{Samples: 1, PacketsSent: 40, PacketsReceived: 30, PacketsLost: 10, LossPercent: f(25),
-		JitterP50Ms: f(0), JitterP95Ms: f(0)}
+	want := stats.CallSummary{Samples: 1,
+		MediaFigures: stats.MediaFigures{PacketsSent: 40, PacketsReceived: 30, PacketsLost: 10,
+			LossPercent: f(25), JitterP50Ms: f(0), JitterP95Ms: f(0)}}
 	if d := summaryDiff(z.Summary(), want); d != "" {
 		t.Error(d)
 	}
@@ -228,7 +234,7 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestSummaryJSONNulls(t *testing.T) {
-	b, err := json.Marshal(stats.CallSummary{CallID: "c", Samples: 1, MOSMin: f(4.2)})
+	b, err := json.Marshal(stats.CallSummary{CallID: "c", Samples: 1, MediaFigures: stats.MediaFigures{MOSMin: f(4.2)}})
 	if err != nil {
 		t.Fatal(err)
 	}

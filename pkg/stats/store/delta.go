@@ -19,6 +19,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/callstat/callstat/pkg/stats"
@@ -319,9 +320,8 @@ func (w *jsonWriter) byte(c byte)  { w.buf = append(w.buf, c) }
 func (w *jsonWriter) raw(s string) { w.buf = append(w.buf, s...) }
 func (w *jsonWriter) int(n int64)  { w.buf = strconv.AppendInt(w.buf, n, 10) }
 func (w *jsonWriter) str(s string) { _ = w.value(s) }
-func (w *jsonWriter) sep()         { w.sepIf(len(w.buf) > 0) }
-func (w *jsonWriter) sepIf(yes bool) {
-	if yes {
+func (w *jsonWriter) sep() {
+	if len(w.buf) > 0 {
 		w.byte(',')
 	}
 }
@@ -491,15 +491,16 @@ func newDecoder() *decoder { return &decoder{n: -1} }
 func (d *decoder) decode(n, enc int, body []byte) ([]byte, error) {
 	switch enc {
 	case encJSON:
-		d.ok = false
-		return body, d.full(n, body)
+		d.full(n, body)
+		return body, nil
 	case encKeyframe:
 		d.ok = false
 		payload, err := d.inflate(body, nil)
 		if err != nil {
 			return nil, err
 		}
-		return payload, d.full(n, payload)
+		d.full(n, payload)
+		return payload, nil
 	case encDelta:
 		if !d.ok || d.n != n-1 {
 			d.ok = false
@@ -537,15 +538,16 @@ func (d *decoder) inflate(body, dict []byte) ([]byte, error) {
 
 // full takes a whole sample as the base of the next row. A body that is
 // not a JSON array of objects is passed on as stored (old rows were never
-// checked) but breaks the deltas after it.
-func (d *decoder) full(n int, payload []byte) error {
+// checked) but breaks the deltas after it: delta rows only follow rows the
+// encoder wrote.
+func (d *decoder) full(n int, payload []byte) {
 	objs, err := parseObjects(payload)
 	if err != nil {
-		return nil // nothing depends on it: delta rows only follow encoder-written rows
+		d.ok = false
+		return
 	}
 	d.n, d.objs, d.payload, d.ok = n, objs, payload, true
 	d.t = d.timestamp()
-	return nil
 }
 
 func (d *decoder) timestamp() []byte {
@@ -556,21 +558,11 @@ func (d *decoder) timestamp() []byte {
 }
 
 func (o rawObject) get(key string) []byte {
-	i, ok := slices.BinarySearchFunc(o, key, func(m rawMember, k string) int { return cmpString(m.key, k) })
+	i, ok := slices.BinarySearchFunc(o, key, func(m rawMember, k string) int { return strings.Compare(m.key, k) })
 	if !ok {
 		return nil
 	}
 	return o[i].val
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // apply turns the last sample into the one a delta row describes.
@@ -781,7 +773,7 @@ func changeObject(sc *scanner, p rawObject, prevT, t []byte) (rawObject, error) 
 		o = kept
 	}
 	for _, m := range added {
-		at, found := slices.BinarySearchFunc(o, m.key, func(x rawMember, k string) int { return cmpString(x.key, k) })
+		at, found := slices.BinarySearchFunc(o, m.key, func(x rawMember, k string) int { return strings.Compare(x.key, k) })
 		if found {
 			return nil, fmt.Errorf("key %s added twice", m.qkey)
 		}
@@ -850,5 +842,5 @@ func parseObjects(data []byte) ([]rawObject, error) {
 }
 
 func sortMembers(o rawObject) {
-	slices.SortStableFunc(o, func(a, b rawMember) int { return cmpString(a.key, b.key) })
+	slices.SortStableFunc(o, func(a, b rawMember) int { return strings.Compare(a.key, b.key) })
 }

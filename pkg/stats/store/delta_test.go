@@ -320,20 +320,11 @@ func TestDeltaMigrationFromV2(t *testing.T) {
 		`[{"id":"callstat-sdk-info_x","timestamp":1700000002000,"type":"callstat_sdk_info"},{"id":"T","packetsSent":60,"timestamp":1700000002000,"type":"transport"}]`,
 		`not JSON at all`,
 	}
-	for _, q := range []string{
-		`CREATE TABLE calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, participant TEXT NOT NULL, call_id TEXT NOT NULL,
-			direction TEXT NOT NULL, peer TEXT NOT NULL, started_ms INTEGER NOT NULL, sdk_version TEXT NOT NULL,
-			connected_ms INTEGER, ended_ms INTEGER, end_state TEXT, status_code INTEGER, reason TEXT, error TEXT,
-			UNIQUE (participant, call_id))`,
-		`CREATE INDEX calls_by_participant ON calls (participant, seq)`,
-		`CREATE TABLE samples (call_seq INTEGER NOT NULL, n INTEGER NOT NULL, ts_ms INTEGER NOT NULL, body BLOB NOT NULL,
-			PRIMARY KEY (call_seq, n)) WITHOUT ROWID`,
+	for _, q := range append(schemaV1(), // and v2's logs
 		`CREATE TABLE logs (seq INTEGER PRIMARY KEY AUTOINCREMENT, participant TEXT NOT NULL, ts_ms INTEGER NOT NULL, entry BLOB NOT NULL)`,
 		`CREATE INDEX logs_by_participant ON logs (participant, seq)`,
-		`INSERT INTO calls (participant, call_id, direction, peer, started_ms, sdk_version, end_state)
-			VALUES ('bob', 'old-call', 'outgoing', 'alice', 1700000000000, '0.1.0', 'Ended')`,
 		`PRAGMA user_version = 2`,
-	} {
+	) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}

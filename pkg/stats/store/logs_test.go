@@ -83,19 +83,10 @@ func TestLogsKeepTheNewestPerParticipant(t *testing.T) {
 func TestMigrationFromV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "v1.db")
 	db := rawDB(t, path)
-	for _, q := range []string{
-		`CREATE TABLE calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, participant TEXT NOT NULL, call_id TEXT NOT NULL,
-			direction TEXT NOT NULL, peer TEXT NOT NULL, started_ms INTEGER NOT NULL, sdk_version TEXT NOT NULL,
-			connected_ms INTEGER, ended_ms INTEGER, end_state TEXT, status_code INTEGER, reason TEXT, error TEXT,
-			UNIQUE (participant, call_id))`,
-		`CREATE INDEX calls_by_participant ON calls (participant, seq)`,
-		`CREATE TABLE samples (call_seq INTEGER NOT NULL, n INTEGER NOT NULL, ts_ms INTEGER NOT NULL, body BLOB NOT NULL,
-			PRIMARY KEY (call_seq, n)) WITHOUT ROWID`,
-		`INSERT INTO calls (participant, call_id, direction, peer, started_ms, sdk_version, end_state)
-			VALUES ('bob', 'old-call', 'outgoing', 'alice', 1700000000000, '0.1.0', 'Ended')`,
+	for _, q := range append(schemaV1(),
 		`INSERT INTO samples VALUES (1, 0, 1700000001000, '[{"id":"x","type":"transport"}]')`,
 		`PRAGMA user_version = 1`,
-	} {
+	) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -164,4 +155,20 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// schemaV1 is the first release's schema (calls and samples) with one
+// ended call of bob's, old-call, for the migration tests to start from.
+func schemaV1() []string {
+	return []string{
+		`CREATE TABLE calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, participant TEXT NOT NULL, call_id TEXT NOT NULL,
+			direction TEXT NOT NULL, peer TEXT NOT NULL, started_ms INTEGER NOT NULL, sdk_version TEXT NOT NULL,
+			connected_ms INTEGER, ended_ms INTEGER, end_state TEXT, status_code INTEGER, reason TEXT, error TEXT,
+			UNIQUE (participant, call_id))`,
+		`CREATE INDEX calls_by_participant ON calls (participant, seq)`,
+		`CREATE TABLE samples (call_seq INTEGER NOT NULL, n INTEGER NOT NULL, ts_ms INTEGER NOT NULL, body BLOB NOT NULL,
+			PRIMARY KEY (call_seq, n)) WITHOUT ROWID`,
+		`INSERT INTO calls (participant, call_id, direction, peer, started_ms, sdk_version, end_state)
+			VALUES ('bob', 'old-call', 'outgoing', 'alice', 1700000000000, '0.1.0', 'Ended')`,
+	}
 }

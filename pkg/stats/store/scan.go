@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,35 +70,30 @@ func (s *scanner) more(end byte, first bool) (bool, error) {
 
 // value returns the next value's bytes.
 func (s *scanner) value() ([]byte, error) {
+	c := s.peek() // past the white space: the value starts here
 	start := s.i
-	switch c := s.peek(); {
+	var err error
+	switch {
 	case c == '"':
-		start = s.i
-		if err := s.skipString(); err != nil {
-			return nil, err
-		}
+		err = s.skipString()
 	case c == '{' || c == '[':
-		start = s.i
-		if err := s.skipNested(); err != nil {
-			return nil, err
-		}
+		err = s.skipNested()
 	case c == '-' || (c >= '0' && c <= '9'):
-		start = s.i
-		if err := s.skipNumber(); err != nil {
-			return nil, err
-		}
+		err = s.skipNumber()
 	case c == 't' || c == 'f' || c == 'n':
-		start = s.i
+		err = s.errorf("bad literal")
 		for _, lit := range []string{"true", "false", "null"} {
-			if len(s.data)-s.i >= len(lit) && string(s.data[s.i:s.i+len(lit)]) == lit {
+			if bytes.HasPrefix(s.data[s.i:], []byte(lit)) {
 				s.i += len(lit)
-				return s.data[start:s.i], nil
+				err = nil
+				break
 			}
 		}
-		return nil, s.errorf("bad literal")
 	default:
-		_ = start
-		return nil, s.errorf("want a value")
+		err = s.errorf("want a value")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return s.data[start:s.i], nil
 }

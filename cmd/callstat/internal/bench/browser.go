@@ -136,10 +136,8 @@ func (s side) pssPerSide() float64 { return float64(s.busyPSS-s.idlePSS) / float
 // window measures pids (and their children) over d.
 func window(ctx context.Context, pids []int, d time.Duration) (float64, int64, int, error) {
 	a := measure(pids, true)
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
-		return 0, 0, 0, ctx.Err()
+	if err := sleep(ctx, d); err != nil {
+		return 0, 0, 0, err
 	}
 	b := measure(pids, true)
 	return cores(a, b), b.pssKiB, b.process, nil
@@ -147,10 +145,8 @@ func window(ctx context.Context, pids []int, d time.Duration) (float64, int64, i
 
 // idle measures a browser with its tabs open, once the loading is over.
 func idle(ctx context.Context, pid int, settle time.Duration) (float64, int64, error) {
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		return 0, 0, ctx.Err()
+	if err := sleep(ctx, settle); err != nil {
+		return 0, 0, err
 	}
 	cpu, pss, _, err := window(ctx, []int{pid}, settle)
 	return cpu, pss, err
@@ -166,7 +162,8 @@ type comparison struct {
 	callstatPair    side
 }
 
-// compare runs the three setups with n calls each.
+// compare runs the three setups with n calls each, against one server and
+// one answerer.
 func compare(ctx context.Context, binary, dir string, n int, settle, length time.Duration) (comparison, error) {
 	cmp := comparison{calls: n, settle: settle, length: length}
 	srv, err := startServer(ctx, binary)
@@ -174,9 +171,6 @@ func compare(ctx context.Context, binary, dir string, n int, settle, length time
 		return cmp, err
 	}
 	defer srv.p.stop()
-
-	// callstat ↔ callstat: one answer process, one call process carrying
-	// n calls each way, decoding what they receive as a browser does.
 	ans, err := start(ctx, binary, "answer", nil, "answer", "--as", "alice@example.com", "--server", srv.url,
 		"--store", filepath.Join(dir, "cmp-alice.db"), "--audio", "tone", "--ice-loopback")
 	if err != nil {
@@ -186,146 +180,153 @@ func compare(ctx context.Context, binary, dir string, n int, settle, length time
 	if _, err := ans.waitLog(10*time.Second, "registered"); err != nil {
 		return cmp, err
 	}
+	if cmp.callstatPair, err = compareCallstat(ctx, binary, dir, srv, ans, n, settle, length); err != nil {
+		return cmp, err
+	}
+	if cmp.browserCallstat.chromium, cmp.browserCallstat.callstat, err = compareBrowserCallstat(ctx, dir, srv, ans, n, settle, length); err != nil {
+		return cmp, err
+	}
+	cmp.browserBrowser, err = compareBrowsers(ctx, dir, srv, n, settle, length)
+	return cmp, err
+}
+
+// compareCallstat measures n calls each way between one `call` process and
+// the answerer, both decoding what they receive as a browser does.
+func compareCallstat(ctx context.Context, binary, dir string, srv *server, ans *proc, n int, settle, length time.Duration) (side, error) {
 	// Idle, two processes of the same binary share its pages (PSS splits
 	// them): an idle second one stands for the caller until it starts.
 	other, err := start(ctx, binary, "answer", nil, "answer", "--as", "idle@example.com", "--server", srv.url,
 		"--store", filepath.Join(dir, "cmp-idle.db"), "--audio", "tone", "--ice-loopback")
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
 	if _, err := other.waitLog(10*time.Second, "registered"); err != nil {
 		other.stop()
-		return cmp, err
+		return side{}, err
 	}
 	idleCPU, idlePSS, _, err := window(ctx, []int{ans.pid(), other.pid()}, settle)
 	other.stop()
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
 	caller, err := start(ctx, binary, "call", nil, "call", "alice@example.com", "--from", "bob@example.com", "--server", srv.url,
 		"--store", filepath.Join(dir, "cmp-bob.db"), "--audio", "tone:880", "--ice-loopback", "--calls", strconv.Itoa(n),
 		"--concurrency", strconv.Itoa(n), "--decode", "--duration", (2*settle + length + 5*time.Second).String())
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
-	select {
-	case <-time.After(settle + 2*time.Second):
-	case <-ctx.Done():
-		return cmp, ctx.Err()
+	defer caller.stop()
+	if err := sleep(ctx, settle+2*time.Second); err != nil {
+		return side{}, err
 	}
 	busy, pss, procs, err := window(ctx, []int{ans.pid(), caller.pid()}, length)
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
-	cmp.callstatPair = side{name: "callstat ↔ callstat", sides: 2 * n, idle: idleCPU, busy: busy, idlePSS: idlePSS,
+	s := side{name: "callstat ↔ callstat", sides: 2 * n, idle: idleCPU, busy: busy, idlePSS: idlePSS,
 		busyPSS: pss, processes: procs, description: fmt.Sprintf("one `answer` and one `call --calls %d --decode` process", n)}
-	if err := caller.wait(2 * time.Minute); err != nil {
-		return cmp, err
-	}
+	return s, caller.wait(2 * time.Minute)
+}
 
-	// Chromium pages calling callstat.
+// compareBrowserCallstat measures n Chromium pages calling the answerer:
+// Chromium's side and callstat's, over the same window.
+func compareBrowserCallstat(ctx context.Context, dir string, srv *server, ans *proc, n int, settle, length time.Duration) (chromium, callstat side, err error) {
 	b, err := startChromium(ctx, filepath.Join(dir, "chromium-1"))
 	if err != nil {
-		return cmp, err
+		return side{}, side{}, err
 	}
+	defer b.cancel()
 	tabs := make([]*tab, n)
 	for i := range tabs {
 		if tabs[i], err = b.open(srv.pageURL()); err != nil {
-			b.cancel()
-			return cmp, err
+			return side{}, side{}, err
 		}
 	}
 	bIdle, bIdlePSS, err := idle(ctx, b.pid, settle)
 	if err != nil {
-		b.cancel()
-		return cmp, err
+		return side{}, side{}, err
 	}
 	aIdle, aIdlePSS, _, err := window(ctx, []int{ans.pid()}, time.Second)
 	if err != nil {
-		b.cancel()
-		return cmp, err
+		return side{}, side{}, err
 	}
 	for i, t := range tabs {
 		if err := t.call(fmt.Sprintf("page-%d@example.com", i), "alice@example.com"); err != nil {
-			b.cancel()
-			return cmp, err
+			return side{}, side{}, err
 		}
 	}
 	for _, t := range tabs {
 		if err := t.connected(); err != nil {
-			b.cancel()
-			return cmp, err
+			return side{}, side{}, err
 		}
 	}
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		b.cancel()
-		return cmp, ctx.Err()
+	defer func() {
+		for _, t := range tabs {
+			t.hangUp()
+		}
+	}()
+	if err := sleep(ctx, settle); err != nil {
+		return side{}, side{}, err
 	}
 	pidsB, pidsA := []int{b.pid}, []int{ans.pid()}
 	ua0, ub0 := measure(pidsA, false), measure(pidsB, true)
-	select {
-	case <-time.After(length):
-	case <-ctx.Done():
-		b.cancel()
-		return cmp, ctx.Err()
+	if err := sleep(ctx, length); err != nil {
+		return side{}, side{}, err
 	}
 	ua1, ub1 := measure(pidsA, false), measure(pidsB, true)
-	cmp.browserCallstat.chromium = side{name: "Chromium (calling callstat)", sides: n, idle: bIdle, busy: cores(ub0, ub1),
+	chromium = side{name: "Chromium (calling callstat)", sides: n, idle: bIdle, busy: cores(ub0, ub1),
 		idlePSS: bIdlePSS, busyPSS: ub1.pssKiB, processes: ub1.process, description: fmt.Sprintf("%d tabs of the page", n)}
-	cmp.browserCallstat.callstat = side{name: "callstat (answering Chromium)", sides: n, idle: aIdle, busy: cores(ua0, ua1),
+	callstat = side{name: "callstat (answering Chromium)", sides: n, idle: aIdle, busy: cores(ua0, ua1),
 		idlePSS: aIdlePSS, busyPSS: ua1.pssKiB, processes: 1, description: "one `answer` process"}
-	for _, t := range tabs {
-		t.hangUp()
-	}
-	b.cancel()
+	return chromium, callstat, nil
+}
 
-	// Chromium pages calling Chromium pages.
-	b, err = startChromium(ctx, filepath.Join(dir, "chromium-2"))
+// compareBrowsers measures n Chromium pages calling n others, in one
+// browser.
+func compareBrowsers(ctx context.Context, dir string, srv *server, n int, settle, length time.Duration) (side, error) {
+	b, err := startChromium(ctx, filepath.Join(dir, "chromium-2"))
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
 	defer b.cancel()
 	callers, callees := make([]*tab, n), make([]*tab, n)
 	for i := range n {
 		if callees[i], err = b.open(srv.pageURL()); err != nil {
-			return cmp, err
+			return side{}, err
 		}
 		if err := callees[i].register(fmt.Sprintf("callee-%d@example.com", i)); err != nil {
-			return cmp, err
+			return side{}, err
 		}
 		if callers[i], err = b.open(srv.pageURL()); err != nil {
-			return cmp, err
+			return side{}, err
 		}
 	}
-	bIdle, bIdlePSS, err = idle(ctx, b.pid, settle)
+	bIdle, bIdlePSS, err := idle(ctx, b.pid, settle)
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
 	for i, t := range callers {
 		if err := t.call(fmt.Sprintf("caller-%d@example.com", i), fmt.Sprintf("callee-%d@example.com", i)); err != nil {
-			return cmp, err
+			return side{}, err
 		}
 	}
 	for _, t := range append(callers, callees...) {
 		if err := t.connected(); err != nil {
-			return cmp, err
+			return side{}, err
 		}
 	}
-	select {
-	case <-time.After(settle):
-	case <-ctx.Done():
-		return cmp, ctx.Err()
+	defer func() {
+		for _, t := range callers {
+			t.hangUp()
+		}
+	}()
+	if err := sleep(ctx, settle); err != nil {
+		return side{}, err
 	}
-	busy, pss, procs, err = window(ctx, []int{b.pid}, length)
+	busy, pss, procs, err := window(ctx, []int{b.pid}, length)
 	if err != nil {
-		return cmp, err
+		return side{}, err
 	}
-	cmp.browserBrowser = side{name: "Chromium ↔ Chromium", sides: 2 * n, idle: bIdle, busy: busy, idlePSS: bIdlePSS, busyPSS: pss,
-		processes: procs, description: fmt.Sprintf("%d tabs calling %d tabs, one browser", n, n)}
-	for _, t := range callers {
-		t.hangUp()
-	}
-	return cmp, nil
+	return side{name: "Chromium ↔ Chromium", sides: 2 * n, idle: bIdle, busy: busy, idlePSS: bIdlePSS, busyPSS: pss,
+		processes: procs, description: fmt.Sprintf("%d tabs calling %d tabs, one browser", n, n)}, nil
 }

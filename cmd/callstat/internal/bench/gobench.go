@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -56,7 +57,7 @@ func runGoBench(ctx context.Context, b goBench) ([]benchResult, string, error) {
 		return nil, "", fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
 	}
 	var results []benchResult
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		if r, ok := parseBenchLine(sc.Text()); ok {
 			results = append(results, r)

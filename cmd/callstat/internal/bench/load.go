@@ -8,12 +8,13 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // the store's driver, to count its samples
+
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // setupResult is the single-call setup figure: a new `callstat call`
@@ -97,15 +98,12 @@ func measureSetup(ctx context.Context, binary, dir string, n int) (setupResult, 
 	return res, nil
 }
 
-// pct is the nearest-rank percentile.
+// pct is stats.Percentile, 0 for no values.
 func pct(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
+	if v := stats.Percentile(xs, p); v != nil {
+		return *v
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(float64(len(s))*p/100+0.999999) - 1
-	return s[min(max(i, 0), len(s)-1)]
+	return 0
 }
 
 // loadResult is one load run: calls between a `call` process in load
@@ -183,17 +181,13 @@ func runLoad(ctx context.Context, binary, dir string, calls, ramp int, duration 
 	if window < 5*time.Second {
 		return res, fmt.Errorf("--duration %s leaves no time to measure after the ramp", duration)
 	}
-	select {
-	case <-time.After(rampTime):
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := sleep(ctx, rampTime); err != nil {
+		return res, err
 	}
 	pids := []int{caller.pid(), ans.pid()}
 	c0, a0 := measure(pids[:1], false), measure(pids[1:], false)
-	select {
-	case <-time.After(window):
-	case <-ctx.Done():
-		return res, ctx.Err()
+	if err := sleep(ctx, window); err != nil {
+		return res, err
 	}
 	c1, a1 := measure(pids[:1], false), measure(pids[1:], false)
 	res.callerCPU, res.answerCPU = cores(c0, c1), cores(a0, a1)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -24,19 +25,25 @@ type usage struct {
 	process int
 }
 
-// cpuOf reads a process's user + system time.
-func cpuOf(pid int) (time.Duration, bool) {
+// statFields are the fields of /proc/<pid>/stat after the command name
+// (the state is the first), nil if it cannot be read.
+func statFields(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return nil
 	}
 	// The command name, in parentheses, may hold spaces: fields count
 	// from the last ')'.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, false
+		return nil
 	}
-	f := strings.Fields(string(data[i+1:]))
+	return strings.Fields(string(data[i+1:]))
+}
+
+// cpuOf reads a process's user + system time.
+func cpuOf(pid int) (time.Duration, bool) {
+	f := statFields(pid)
 	if len(f) < 13 {
 		return 0, false
 	}
@@ -50,15 +57,7 @@ func cpuOf(pid int) (time.Duration, bool) {
 
 // ppidOf reads a process's parent.
 func ppidOf(pid int) int {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(data[i+1:]))
+	f := statFields(pid)
 	if len(f) < 2 {
 		return -1
 	}
@@ -166,4 +165,16 @@ func machine() string {
 		virt = ", " + strings.TrimSpace(string(data))
 	}
 	return fmt.Sprintf("%d × %s, %.1f GiB, %s%s, %s", runtime.NumCPU(), model, float64(mem)/(1<<20), kernel, virt, runtime.Version())
+}
+
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

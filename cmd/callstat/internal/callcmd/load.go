@@ -106,20 +106,15 @@ func (l *loadCalls) onSample(s stats.Sample) {
 	}
 	// Only the collector's goroutine feeds a call's figures.
 	z.Add(s.Objects)
-	var received, lost float64
 	for _, o := range s.Objects {
-		switch o.Type() {
-		case "remote-inbound-rtp":
+		if o.Type() == "remote-inbound-rtp" {
 			if v, ok := o.Number("packetsLost"); ok {
 				lc.remoteLost = v
 			}
-		case "inbound-rtp":
-			r, _ := o.Number("packetsReceived")
-			n, _ := o.Number("packetsLost")
-			received, lost = received+r, lost+n
 		}
 	}
 	if l.view != nil {
+		received, lost := z.Inbound()
 		l.view.Packets(s.CallID, received, lost)
 	}
 }

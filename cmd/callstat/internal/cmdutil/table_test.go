@@ -14,9 +14,9 @@ import (
 func ptr(v float64) *float64 { return &v }
 
 func TestWriteSummariesAndBreaches(t *testing.T) {
-	row := stats.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12),
-		DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3, PacketsSent: 150,
-		PacketsReceived: 149, LossPercent: ptr(0.5), RTTP50Ms: ptr(20), RTTP95Ms: ptr(30), MOSMin: ptr(4.1), MOSMean: ptr(4.3)}
+	row := stats.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12), DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3,
+		MediaFigures: stats.MediaFigures{PacketsSent: 150, PacketsReceived: 149, LossPercent: ptr(0.5),
+			RTTP50Ms: ptr(20), RTTP95Ms: ptr(30), MOSMin: ptr(4.1), MOSMean: ptr(4.3)}}
 	as, err := stats.ParseAssertions("mos>=4.2,rtt<=100ms")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,8 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 		})
 	}
 	f, _, errOut := TestFactory(nil)
-	if err := CheckAssertions(f, as, []stats.CallSummary{{CallID: "ok", MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}); err != nil || errOut.Len() != 0 {
+	if err := CheckAssertions(f, as, []stats.CallSummary{{CallID: "ok",
+		MediaFigures: stats.MediaFigures{MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}}); err != nil || errOut.Len() != 0 {
 		t.Errorf("a call that meets the gate: err %v, stderr %q", err, errOut.String())
 	}
 }

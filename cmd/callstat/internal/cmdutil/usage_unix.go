@@ -14,9 +14,11 @@ func ProcessUsage() Usage {
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return Usage{PeakRSSBytes: -1}
 	}
-	peak := int64(ru.Maxrss) * 1024 //nolint:unconvert // int32 on some platforms // Linux and the BSDs: KiB
+	// Maxrss is in KiB on Linux and the BSDs, in bytes on macOS; it is an
+	// int32 on some platforms, hence the conversions.
+	peak := int64(ru.Maxrss) * 1024 //nolint:unconvert // see above
 	if runtime.GOOS == "darwin" {
-		peak = int64(ru.Maxrss) //nolint:unconvert // macOS: bytes
+		peak = int64(ru.Maxrss) //nolint:unconvert // see above
 	}
 	return Usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), PeakRSSBytes: peak}
 }

@@ -2,9 +2,10 @@ package status
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // Load is the View of a load run (callstat call --calls N): one line with
@@ -85,10 +86,8 @@ func (v *Load) Progress(now time.Time) LoadProgress {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	p := LoadProgress{Total: v.total, Placed: v.placed, Up: v.up, Ended: v.ended, Failed: v.failed, Elapsed: now.Sub(v.started)}
-	if n := len(v.setupsMs); n > 0 {
-		s := slices.Clone(v.setupsMs)
-		slices.Sort(s)
-		p.SetupP95Ms = s[min(max((95*n+99)/100, 1), n)-1] // nearest rank
+	if p95 := stats.Percentile(v.setupsMs, 95); p95 != nil {
+		p.SetupP95Ms = *p95
 	}
 	var received, lost float64
 	for _, c := range v.packets {
