@@ -717,8 +717,12 @@ func (c *Call) onMessage(m signaling.Message) {
 }
 
 // gatherWait bounds how long a description waits for the host
-// candidates it will carry.
-const gatherWait = 2 * time.Second
+// candidates it will carry; fullGatherWait how long it waits for every
+// candidate (STUN and TURN ones too) when the signaling cannot trickle.
+const (
+	gatherWait     = 2 * time.Second
+	fullGatherWait = 10 * time.Second
+)
 
 // withCandidates returns the local description to send, sdp just set:
 // with no STUN or TURN server to ask, the only candidates are the host's,
@@ -727,17 +731,26 @@ const gatherWait = 2 * time.Second
 // side instead of one per candidate, plus one to end them: what lets a
 // load run place hundreds of calls at once within the server's per-
 // connection message rate. With ICE servers, or when gathering takes
-// longer than gatherWait, candidates are trickled as they come.
+// longer than gatherWait, candidates are trickled as they come, unless
+// the signaling cannot trickle (Config.NoTrickle): then the description
+// waits up to fullGatherWait and carries what was gathered by then.
 func (c *Call) withCandidates(sdp string) string {
-	if len(c.p.cfg.ICEServers) > 0 {
+	wait := gatherWait
+	switch {
+	case c.p.cfg.NoTrickle:
+		wait = fullGatherWait
+	case len(c.p.cfg.ICEServers) > 0:
 		return sdp
 	}
-	t := time.NewTimer(gatherWait)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-webrtc.GatheringCompletePromise(c.pc):
 	case <-t.C:
-		return sdp
+		if !c.p.cfg.NoTrickle {
+			return sdp
+		}
+		c.log.Warn("candidate gathering incomplete; sending the candidates gathered so far", "after", wait)
 	case reason := <-c.hangups: // a hang-up while gathering: the loop takes it
 		c.Hangup(reason)
 		return sdp

@@ -146,6 +146,15 @@ type Config struct {
 	// require tokens; RegisterToken with its registration.
 	Credentials   *signaling.Credentials
 	RegisterToken string
+	// Dial, when set, opens the phone's signaling session instead of
+	// connecting to ServerURL with callstat's own protocol (SIP does this).
+	// It registers Identity when the phone registers, and is called again
+	// to reconnect after the session drops.
+	Dial func(ctx context.Context) (signaling.Conn, error)
+	// NoTrickle makes every description wait for all of its candidates and
+	// carry them, whatever the ICE servers: for signaling that cannot
+	// trickle candidates (SIP servers expect complete offers and answers).
+	NoTrickle bool
 }
 
 // Phone is one identity on a signaling server, able to place and receive
@@ -168,8 +177,8 @@ type Phone struct {
 	incoming chan *Call
 
 	mu       sync.Mutex
-	sig      *signaling.Client // nil while reconnecting
-	connDone chan struct{}     // closed once everything sig brought has been routed
+	sig      signaling.Conn // nil while reconnecting
+	connDone chan struct{}  // closed once everything sig brought has been routed
 	calls    map[string]*Call
 	closed   bool
 
@@ -232,8 +241,12 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	return p, nil
 }
 
-// connect dials the signaling server and registers, if the phone does.
-func (p *Phone) connect(ctx context.Context) (*signaling.Client, error) {
+// connect opens a signaling session: Config.Dial when set, otherwise
+// callstat's own server, registering if the phone does.
+func (p *Phone) connect(ctx context.Context) (signaling.Conn, error) {
+	if p.cfg.Dial != nil {
+		return p.cfg.Dial(ctx)
+	}
 	sig, err := signaling.Dial(ctx, signaling.ClientConfig{URL: p.cfg.ServerURL, Logger: p.log, TLSConfig: p.cfg.TLSConfig})
 	if err != nil {
 		return nil, err
@@ -439,7 +452,7 @@ func (p *Phone) send(m signaling.Message) error {
 
 // dispatch routes server messages to calls, reconnecting whenever the
 // connection drops, until the phone closes or gives up.
-func (p *Phone) dispatch(sig *signaling.Client) {
+func (p *Phone) dispatch(sig signaling.Conn) {
 	defer p.wg.Done()
 	defer close(p.dispDone)
 	for sig != nil {
@@ -464,7 +477,7 @@ func (p *Phone) dispatch(sig *signaling.Client) {
 }
 
 // route delivers what one connection brings until it ends.
-func (p *Phone) route(sig *signaling.Client) {
+func (p *Phone) route(sig signaling.Conn) {
 	for m := range sig.Messages() {
 		switch m.Type {
 		case signaling.TypeIncoming:

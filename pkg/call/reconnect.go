@@ -48,7 +48,7 @@ type SignalingChange struct {
 // reconnect redials the server with a doubling, jittered wait, and
 // registers again. It returns the new connection, or nil when the phone
 // closes or the attempts run out (sigErr then says why).
-func (p *Phone) reconnect(cause error) *signaling.Client {
+func (p *Phone) reconnect(cause error) signaling.Conn {
 	delay := p.cfg.ReconnectDelay
 	for attempt := 1; attempt <= p.cfg.ReconnectAttempts; attempt++ {
 		wait := jitter(delay)
