@@ -29,6 +29,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/chromium"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 )
 
 // pageTimeout bounds each wait for the page to reach a state. Generous: the
@@ -234,7 +235,7 @@ func (p *page) waitSamples(n int) {
 
 // download clicks Download Call Stats and returns the file's name and its
 // calls, read with callstat's own stats file reader.
-func (p *page) download() (string, []stats.FileCall) {
+func (p *page) download() (string, []format.FileCall) {
 	p.t.Helper()
 	dir := p.t.TempDir()
 	if _, err := chromedp.CallBrowser(p.ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
@@ -274,7 +275,7 @@ func (p *page) download() (string, []stats.FileCall) {
 		p.t.Fatalf("downloaded file: %v", err)
 	}
 	defer f.Close()
-	calls, err := stats.ReadFile(f)
+	calls, err := format.ReadFile(f)
 	if err != nil {
 		p.t.Fatalf("downloaded %s is not a stats file: %v", name, err)
 	}
@@ -316,7 +317,7 @@ func (fr *frames) ofType(typ string) []map[string]any {
 }
 
 // findCall returns the call with id from a stats file.
-func findCall(t *testing.T, calls []stats.FileCall, id string) stats.FileCall {
+func findCall(t *testing.T, calls []format.FileCall, id string) format.FileCall {
 	t.Helper()
 	for _, c := range calls {
 		if c.CallID == id {
@@ -324,7 +325,7 @@ func findCall(t *testing.T, calls []stats.FileCall, id string) stats.FileCall {
 		}
 	}
 	t.Fatalf("stats file has no call %s (%d calls)", id, len(calls))
-	return stats.FileCall{}
+	return format.FileCall{}
 }
 
 // audioStream returns the audio object of type typ in a sample.
@@ -352,7 +353,7 @@ func number(t *testing.T, sample []stats.Object, typ, field string) float64 {
 
 // checkBrowserCall checks the browser's samples of one call: SDK entry
 // first in each, state Ended in the last, and audio that was heard.
-func checkBrowserCall(t *testing.T, c stats.FileCall, version string) [][]stats.Object {
+func checkBrowserCall(t *testing.T, c format.FileCall, version string) [][]stats.Object {
 	t.Helper()
 	ss := c.Samples()
 	if len(ss) < 3 {
@@ -447,13 +448,13 @@ func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
 // as "callstat dump" writes it.
 func lastStoredSample(t *testing.T, storePath, participant, callID string) []stats.Object {
 	t.Helper()
-	var calls []stats.FileCall
+	var calls []format.FileCall
 	for _, c := range dumpFile(t, storePath, participant) {
 		objs := make([]stats.Object, len(c.Stats))
 		for i, o := range c.Stats {
 			objs[i] = o
 		}
-		calls = append(calls, stats.FileCall{CallID: c.ID, Objects: objs})
+		calls = append(calls, format.FileCall{CallID: c.ID, Objects: objs})
 	}
 	ss := findCall(t, calls, callID).Samples()
 	last := ss[len(ss)-1]

@@ -81,7 +81,6 @@ type Call struct {
 	// candidatesSent: our description carried every candidate
 	// (withCandidates); none is trickled.
 	candidatesSent bool
-	iceState       webrtc.ICEConnectionState
 	pending        []webrtc.ICECandidateInit
 	recv           *audio.ReceiveMeter // the far end's decoded audio
 	recvSSRC       uint32
@@ -162,13 +161,6 @@ func (c *Call) State() State {
 	return c.state
 }
 
-// History lists every state change so far.
-func (c *Call) History() []StateChange {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]StateChange(nil), c.history...)
-}
-
 // Transition is the reason of the last state change.
 func (c *Call) Transition() Transition {
 	c.mu.Lock()
@@ -212,13 +204,6 @@ func (c *Call) SetupTime() time.Duration {
 		return 0
 	}
 	return c.connectedAt.Sub(c.startedAt)
-}
-
-// MediaConnectionState is the ICE connection state, as the SDK reports it.
-func (c *Call) MediaConnectionState() webrtc.ICEConnectionState {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.iceState
 }
 
 // GetStats returns the PeerConnection's current statistics.
@@ -815,9 +800,6 @@ func (c *Call) onPCEvent(ev pcEvent) {
 	case ev.gathered:
 		_ = c.p.send(signaling.Message{Type: signaling.TypeCandidate, CallID: c.id, Candidate: &signaling.Candidate{}})
 	case ev.ice != webrtc.ICEConnectionStateUnknown:
-		c.mu.Lock()
-		c.iceState = ev.ice
-		c.mu.Unlock()
 		c.log.Debug("media connection state changed", "state", ev.ice.String())
 		if h := c.p.cfg.Hooks.MediaChanged; h != nil {
 			h(c, ev.ice)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -180,9 +181,9 @@ func TestHostileClientDoesNotDisturbCalls(t *testing.T) {
 	}
 	defer st.Close()
 	counts := &sampleCounter{n: map[string]int{}}
-	col := stats.NewCollector(stats.CollectorConfig{Sink: st, Interval: 100 * time.Millisecond, OnSample: counts.add, Logger: testLogger(t)})
+	col := collect.New(collect.Config{Sink: st, Interval: 100 * time.Millisecond, OnSample: counts.add, Logger: testLogger(t)})
 	defer col.Close()
-	hooks := CollectStatsHooks(col)
+	hooks := collectStatsHooks(col)
 
 	tone := testSource(t, "tone")
 	defer tone.Close()

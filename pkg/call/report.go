@@ -2,7 +2,6 @@ package call
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -53,12 +52,12 @@ func (c *Call) CollectStats() (stats.Report, error) {
 	return stats.Report{State: state.String(), Objects: objs}, nil
 }
 
-// CollectTrackStats is CollectStats narrowed to one track, local (the audio
+// collectTrackStats is CollectStats narrowed to one track, local (the audio
 // this call sends) or remote (the audio it receives), as the seed SDK's
 // getStats(callId, trackId): the track's streams and every object they
 // refer to. It wraps stats.ErrTrackNotFound for a track the call does not
 // have.
-func (c *Call) CollectTrackStats(trackID string) (stats.Report, error) {
+func (c *Call) collectTrackStats(trackID string) (stats.Report, error) {
 	r, err := c.CollectStats()
 	if err != nil {
 		return r, err
@@ -83,9 +82,9 @@ func (c *Call) LocalTrackID() string {
 	return s.Track().ID()
 }
 
-// RemoteTrackIDs are the ids of the tracks the far end sends, as its SDP
+// remoteTrackIDs are the ids of the tracks the far end sends, as its SDP
 // names them.
-func (c *Call) RemoteTrackIDs() []string {
+func (c *Call) remoteTrackIDs() []string {
 	if c.pc == nil {
 		return nil
 	}
@@ -875,21 +874,6 @@ func (c *Call) EndRecord() stats.EndRecord {
 		end.Error = err.Error()
 	}
 	return end
-}
-
-// CollectStatsHooks returns hooks that start collecting a call's stats when
-// it starts (placed or received) and stop, with a last sample, when it ends.
-func CollectStatsHooks(col *stats.Collector) Hooks {
-	return Hooks{
-		CallStarted: func(c *Call) { col.Start(c, c.Record()) },
-		CallEnding: func(c *Call) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := col.Stop(ctx, c.EndRecord(), true); err != nil {
-				c.log.Error("could not store the call's last stats", "err", err)
-			}
-		},
-	}
 }
 
 // mediaSourceAudioID is the id of the media-source object addAudioStats

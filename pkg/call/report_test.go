@@ -116,7 +116,7 @@ func TestReportIsCompleteAndConsistent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := stats.DanglingReferences(r.Objects); len(d) > 0 {
+		if d := danglingReferences(r.Objects); len(d) > 0 {
 			t.Fatalf("dangling references: %v", d)
 		}
 		last = r
@@ -183,18 +183,18 @@ func TestReportIsCompleteAndConsistent(t *testing.T) {
 	if ms := byType["media-source"][0]; ms["trackIdentifier"] != c.LocalTrackID() || out["mediaSourceId"] != ms.ID() {
 		t.Errorf("media-source %v does not describe the local track %s", ms, c.LocalTrackID())
 	}
-	remote := c.RemoteTrackIDs()
+	remote := c.remoteTrackIDs()
 	if len(remote) != 1 || in["trackIdentifier"] != remote[0] || remote[0] == c.LocalTrackID() {
 		t.Errorf("remote tracks %v, inbound trackIdentifier %v, local %s", remote, in["trackIdentifier"], c.LocalTrackID())
 	}
 
 	// Narrowed to the local track: our stream and what it refers to, not
 	// the received one; narrowed to the remote track, the reverse.
-	localR, err := c.CollectTrackStats(c.LocalTrackID())
+	localR, err := c.collectTrackStats(c.LocalTrackID())
 	if err != nil {
 		t.Fatal(err)
 	}
-	remoteR, err := c.CollectTrackStats(remote[0])
+	remoteR, err := c.collectTrackStats(remote[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +220,11 @@ func TestReportIsCompleteAndConsistent(t *testing.T) {
 				t.Errorf("%s track report has %s", tc.name, typ)
 			}
 		}
-		if d := stats.DanglingReferences(tc.objs); len(d) > 0 {
+		if d := danglingReferences(tc.objs); len(d) > 0 {
 			t.Errorf("%s track report: dangling %v", tc.name, d)
 		}
 	}
-	if _, err := c.CollectTrackStats("no-such-track"); !errors.Is(err, stats.ErrTrackNotFound) {
+	if _, err := c.collectTrackStats("no-such-track"); !errors.Is(err, stats.ErrTrackNotFound) {
 		t.Errorf("unknown track: err = %v, want ErrTrackNotFound", err)
 	}
 
@@ -239,7 +239,7 @@ func TestReportIsCompleteAndConsistent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := stats.DanglingReferences(r.Objects); len(d) > 0 {
+		if d := danglingReferences(r.Objects); len(d) > 0 {
 			t.Fatalf("callee: dangling references: %v", d)
 		}
 		if complete(r.Objects) {

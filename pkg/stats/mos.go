@@ -49,13 +49,13 @@ const (
 // interval cannot be rated: nothing was received during it, or no
 // round-trip time is known yet.
 func IntervalQuality(prev, cur []Object) (Quality, bool) {
-	in := inboundOf(cur)
-	if !in.present {
+	in := InboundOf(cur)
+	if !in.Present {
 		return Quality{}, false
 	}
-	before := inboundOf(prev)
-	received := in.received - before.received
-	lost := math.Max(in.lost-before.lost, 0) // duplicates can make it shrink
+	before := InboundOf(prev)
+	received := in.Received - before.Received
+	lost := math.Max(in.Lost-before.Lost, 0) // duplicates can make it shrink
 	if received <= 0 {
 		return Quality{}, false
 	}
@@ -63,7 +63,7 @@ func IntervalQuality(prev, cur []Object) (Quality, bool) {
 	if !ok {
 		return Quality{}, false
 	}
-	q := Quality{RTTMs: rtt * 1000, JitterMs: in.jitter * 1000, LossPercent: 100 * lost / (received + lost)}
+	q := Quality{RTTMs: rtt * 1000, JitterMs: in.Jitter * 1000, LossPercent: 100 * lost / (received + lost)}
 	q.MOS = MOS(q.RTTMs, q.JitterMs, q.LossPercent)
 	return q, true
 }
@@ -79,26 +79,27 @@ func (q Quality) SetOn(entry Object) {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-// inbound sums what a sample's inbound-rtp objects say.
-type inbound struct {
-	present        bool
-	received, lost float64
-	jitter         float64 // seconds, the worst stream's
+// Inbound sums what a sample's inbound-rtp objects say.
+type Inbound struct {
+	Present        bool // the sample has an inbound-rtp object
+	Received, Lost float64
+	Jitter         float64 // seconds, the worst stream's
 }
 
-func inboundOf(objs []Object) inbound {
-	var in inbound
+// InboundOf sums the inbound-rtp objects of a sample.
+func InboundOf(objs []Object) Inbound {
+	var in Inbound
 	for _, o := range objs {
 		if o.Type() != "inbound-rtp" {
 			continue
 		}
-		in.present = true
+		in.Present = true
 		r, _ := o.Number("packetsReceived")
 		l, _ := o.Number("packetsLost")
 		j, _ := o.Number("jitter")
-		in.received += r
-		in.lost += l
-		in.jitter = math.Max(in.jitter, j)
+		in.Received += r
+		in.Lost += l
+		in.Jitter = math.Max(in.Jitter, j)
 	}
 	return in
 }

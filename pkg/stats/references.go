@@ -40,11 +40,11 @@ func References(o Object) map[string]string {
 	return refs
 }
 
-// DanglingReferences lists every reference in a report (one sample) that
+// danglingReferences lists every reference in a report (one sample) that
 // names no object of the same report, as "<id>.<field> -> <target>". An
 // empty reference counts as dangling: W3C leaves an unknown reference out
 // rather than empty.
-func DanglingReferences(objs []Object) []string {
+func danglingReferences(objs []Object) []string {
 	ids := make(map[string]bool, len(objs))
 	for _, o := range objs {
 		ids[o.ID()] = true

@@ -81,7 +81,7 @@ func TestNarrowToTrack(t *testing.T) {
 					t.Errorf("lacks %s of the transport chain", id)
 				}
 			}
-			if d := DanglingReferences(got); len(d) > 0 {
+			if d := danglingReferences(got); len(d) > 0 {
 				t.Errorf("a narrowed report must be closed under references: %v", d)
 			}
 		})
@@ -117,7 +117,7 @@ func TestDanglingReferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DanglingReferences(tt.objs); !reflect.DeepEqual(got, tt.want) {
+			if got := danglingReferences(tt.objs); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
 			}
 		})

@@ -1,6 +1,12 @@
-// Package stats turns a call's WebRTC statistics into samples, collects one
-// per call every interval, and defines the stats file (see
-// docs/stats-file.md). The SQLite store lives in pkg/stats/store.
+// Package stats is the sample model: a call's WebRTC statistics as the
+// objects of a sample (W3C names, file order), the SDK entry at its head,
+// the records of a call's start and end, the batch a sink stores, the log
+// entries kept with them, and what is computed from one sample (MOS,
+// round-trip time, references between objects). It imports no other
+// callstat package. Beside it: collect samples the calls every interval,
+// report sums calls up and checks --assert, format reads and writes the
+// stats file and the webrtc-internals dump, delta is the store's row
+// codec, and store keeps it all in SQLite (see docs/stats-file.md).
 package stats
 
 import (
@@ -81,6 +87,9 @@ func (i SDKInfo) SDKEntryType() string { return i.SDK + "_sdk_info" }
 
 // SDKEntryID is the "id" of the SDK entry: "<sdk>-sdk-info_<instance>".
 func (i SDKInfo) SDKEntryID() string { return i.SDK + "-sdk-info_" + i.InstanceID }
+
+// IsSDKEntry reports whether o is the SDK entry that opens a sample.
+func IsSDKEntry(o Object) bool { return strings.HasSuffix(o.Type(), "_sdk_info") }
 
 // Report is what a call returns when sampled: its state and every RTCStats
 // object, in file order.

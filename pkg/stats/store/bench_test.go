@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -38,7 +39,7 @@ func loadFixture(tb testing.TB) [][]stats.Object {
 			return
 		}
 		defer func() { _ = f.Close() }()
-		calls, err := stats.ReadFile(f)
+		calls, err := format.ReadFile(f)
 		if err != nil {
 			fixtureErr = err
 			return

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
+	"github.com/callstat/callstat/pkg/stats/format"
 )
 
 type countingSource struct {
@@ -57,7 +59,7 @@ func (h *evictionLog) WithGroup(string) slog.Handler      { return h }
 func TestCollectorIntoStore(t *testing.T) {
 	st, _ := newStore(t)
 	logs := &evictionLog{}
-	c := stats.NewCollector(stats.CollectorConfig{Sink: st, Interval: time.Hour, SDK: testSDK, Logger: slog.New(logs)})
+	c := collect.New(collect.Config{Sink: st, Interval: time.Hour, SDK: testSDK, Logger: slog.New(logs)})
 	defer func() { _ = c.Close() }()
 	ctx := context.Background()
 	for i := range 7 {
@@ -79,7 +81,7 @@ func TestCollectorIntoStore(t *testing.T) {
 	}
 	logs.mu.Unlock()
 
-	calls, err := stats.ReadFile(bytes.NewReader(seedJSON(t, st, "bob")))
+	calls, err := format.ReadFile(bytes.NewReader(seedJSON(t, st, "bob")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -110,9 +111,9 @@ func TestMigrationFromV1(t *testing.T) {
 // up to Close.
 func TestCollectorCommitsLogs(t *testing.T) {
 	st, _ := newStore(t)
-	logs := stats.NewLogBuffer(slog.LevelInfo)
+	logs := collect.NewLogBuffer(slog.LevelInfo)
 	log := slog.New(logs.Handler(slog.DiscardHandler, "bob"))
-	col := stats.NewCollector(stats.CollectorConfig{Sink: st, Interval: 20 * time.Millisecond, SDK: testSDK, Logger: log, Logs: logs})
+	col := collect.New(collect.Config{Sink: st, Interval: 20 * time.Millisecond, SDK: testSDK, Logger: log, Logs: logs})
 	src := &countingSource{id: "c1"}
 	col.Start(src, stats.CallRecord{CallID: "c1", Participant: "bob", Direction: "outgoing", Peer: "alice", StartedAt: time.Now()})
 	log.Info("before the first sample")

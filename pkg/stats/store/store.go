@@ -23,6 +23,9 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/delta"
+	"github.com/callstat/callstat/pkg/stats/format"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 // Errors.
@@ -58,7 +61,7 @@ CREATE TABLE IF NOT EXISTS samples (
 	call_seq INTEGER NOT NULL,
 	n        INTEGER NOT NULL,
 	ts_ms    INTEGER NOT NULL,
-	body     BLOB NOT NULL, -- the sample, encoded as enc (v3) says: delta.go
+	body     BLOB NOT NULL, -- the sample, encoded as enc (v3) says: pkg/stats/delta
 	PRIMARY KEY (call_seq, n)
 ) WITHOUT ROWID;
 `
@@ -71,7 +74,7 @@ type Store struct {
 
 	mu    sync.Mutex
 	calls map[string]*callState // what the delta encoder keeps per call written
-	// damaged counts the rows reads had to skip (delta.go).
+	// damaged counts the rows reads had to skip (pkg/stats/delta).
 	damaged atomic.Int64
 }
 
@@ -130,8 +133,8 @@ func fileURI(path string) string {
 var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	func(ctx context.Context, tx *sql.Tx) error { _, err := tx.ExecContext(ctx, schema); return err }, // v1: calls, samples
 	migrateLogs, // v2: logs (logs.go)
-	// v3: samples.enc, how a row's body is encoded (delta.go); the rows
-	// already stored are JSON arrays, encJSON.
+	// v3: samples.enc, how a row's body is encoded (pkg/stats/delta); the
+	// rows already stored are JSON arrays, enc 0.
 	func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `ALTER TABLE samples ADD COLUMN enc INTEGER NOT NULL DEFAULT 0`)
 		return err
@@ -242,9 +245,16 @@ func (s *Store) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, erro
 
 func callKey(participant, callID string) string { return participant + "\x00" + callID }
 
+// callState is what the store keeps of a call between two batches: its
+// row in calls, and the delta encoder's state after its last sample.
+type callState struct {
+	seq int64 // calls.seq
+	enc *delta.State
+}
+
 // writeSamples stores the batch's samples, each a keyframe or a delta
-// after the one before (delta.go), and leaves in states what the encoder
-// keeps of each call.
+// after the one before (pkg/stats/delta), and leaves in states what the
+// encoder keeps of each call.
 func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, states map[string]*callState) error {
 	find, err := tx.PrepareContext(ctx, `SELECT seq FROM calls WHERE participant = ? AND call_id = ?`)
 	if err != nil {
@@ -277,8 +287,9 @@ func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, sta
 			s.mu.Unlock()
 		}
 		var seq int64
+		var prev *delta.State
 		if st != nil {
-			seq = st.seq
+			seq, prev = st.seq, st.enc
 		} else {
 			err := find.QueryRowContext(ctx, smp.Participant, smp.CallID).Scan(&seq)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -289,7 +300,7 @@ func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, sta
 				return err
 			}
 		}
-		enc, body, next, err := encodeSample(st, seq, smp)
+		enc, body, next, err := delta.Encode(prev, smp)
 		if err != nil {
 			return fmt.Errorf("encoding sample of call %s: %w", smp.CallID, err)
 		}
@@ -301,14 +312,14 @@ func (s *Store) writeSamples(ctx context.Context, tx *sql.Tx, b stats.Batch, sta
 			gone[key] = true
 			continue
 		}
-		states[key] = next
+		states[key] = &callState{seq: seq, enc: next}
 	}
 	return nil
 }
 
 // Damaged counts the sample rows that reads from this handle skipped
-// because they could not be decoded (delta.go): the samples before them
-// and from the next keyframe on were read.
+// because they could not be decoded (pkg/stats/delta): the samples before
+// them and from the next keyframe on were read.
 func (s *Store) Damaged() int64 { return s.damaged.Load() }
 
 // trimRing deletes a participant's calls beyond the newest RingSize.
@@ -462,12 +473,6 @@ func calls(ctx context.Context, q querier, participant string) ([]CallInfo, erro
 	return out, rows.Err()
 }
 
-// EachSample calls fn with every stored sample of a call in order, as the
-// raw JSON array stored. It streams: one sample in memory at a time.
-func (s *Store) EachSample(ctx context.Context, participant, callID string, fn func(n int, ts time.Time, body []byte) error) error {
-	return s.eachSample(ctx, s.db, participant, callID, fn)
-}
-
 // eachSample streams a call's samples, each decoded whole whatever its
 // row's encoding; body is only valid during fn. Rows that cannot be
 // decoded are skipped and counted (Damaged).
@@ -478,7 +483,7 @@ func (s *Store) eachSample(ctx context.Context, q querier, participant, callID s
 		return err
 	}
 	defer func() { _ = rows.Close() }()
-	dec := newDecoder()
+	dec := delta.NewDecoder()
 	var body sql.RawBytes
 	for rows.Next() {
 		var n, enc int
@@ -486,7 +491,7 @@ func (s *Store) eachSample(ctx context.Context, q querier, participant, callID s
 		if err := rows.Scan(&n, &ts, &enc, &body); err != nil {
 			return err
 		}
-		sample, err := dec.decode(n, enc, body)
+		sample, err := dec.Decode(n, enc, body)
 		if err != nil {
 			s.damaged.Add(1)
 			continue
@@ -559,10 +564,10 @@ func (s *Store) writeSeedJSON(ctx context.Context, q querier, w io.Writer, parti
 }
 
 // WriteInternals streams a participant's ring as a webrtc-internals dump
-// (stats.InternalsWriter), oldest call first, from one snapshot: one
+// (format.InternalsWriter), oldest call first, from one snapshot: one
 // PeerConnection per call, its series built from the call's samples one
 // call at a time. It returns the number of calls written and the ids of
-// those whose series were longer than stats.MaxInternalsPoints and lost
+// those whose series were longer than format.MaxInternalsPoints and lost
 // their oldest values, as Chrome's would.
 func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant string) (int, []string, error) {
 	var n int
@@ -572,13 +577,13 @@ func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant str
 		if err != nil {
 			return err
 		}
-		iw := stats.NewInternalsWriter(w)
+		iw := format.NewInternalsWriter(w)
 		if err := iw.Begin(); err != nil {
 			return err
 		}
 		var version, platform string
 		for i, c := range cs {
-			acc := stats.NewInternalsCall()
+			acc := format.NewInternalsCall()
 			towards := map[string]string{"outgoing": "to", "incoming": "from"}[c.Direction]
 			acc.AddEvent(c.StartedAt, "callStart", strings.TrimSpace(c.Direction+" call "+towards+" "+c.Peer))
 			if err := s.eachSample(ctx, q, participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
@@ -593,7 +598,7 @@ func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant str
 				acc.AddEvent(c.End.EndedAt, "connectionstatechange", "closed")
 				acc.AddEvent(c.End.EndedAt, "callEnd", strings.TrimSpace(fmt.Sprintf("%s %d %s", c.End.State, c.End.StatusCode, c.End.Reason)))
 			}
-			conn := stats.InternalsConnection{
+			conn := format.InternalsConnection{
 				Key: fmt.Sprintf("%d-%s", i+1, c.CallID),
 				URL: "callstat://" + url.PathEscape(participant) + "/" + url.PathEscape(c.CallID) +
 					"?direction=" + url.QueryEscape(c.Direction) + "&peer=" + url.QueryEscape(c.Peer),
@@ -616,7 +621,7 @@ func (s *Store) WriteInternals(ctx context.Context, w io.Writer, participant str
 			ua += " (" + platform + ")"
 		}
 		n = len(cs)
-		return iw.End(ua, []stats.UABrand{{Brand: "callstat", Version: version}})
+		return iw.End(ua, []format.UABrand{{Brand: "callstat", Version: version}})
 	})
 	return n, truncated, err
 }
@@ -630,23 +635,11 @@ func trimArray(body []byte) []byte {
 	return nil
 }
 
-// IntegrityCheck runs SQLite's integrity_check.
-func (s *Store) IntegrityCheck(ctx context.Context) error {
-	var res string
-	if err := s.db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&res); err != nil {
-		return err
-	}
-	if res != "ok" {
-		return fmt.Errorf("integrity_check: %s", res)
-	}
-	return nil
-}
-
 // Summarize returns one summary per call of a participant's ring, oldest
 // first, or of every participant's (by participant, then age) when
 // participant is "". Each call's samples are streamed from one snapshot.
-func (s *Store) Summarize(ctx context.Context, participant string) ([]stats.CallSummary, error) {
-	var out []stats.CallSummary
+func (s *Store) Summarize(ctx context.Context, participant string) ([]report.CallSummary, error) {
+	var out []report.CallSummary
 	err := s.snapshot(ctx, func(q querier) error {
 		participants := []string{participant}
 		if participant == "" {
@@ -678,8 +671,8 @@ func (s *Store) Summarize(ctx context.Context, participant string) ([]stats.Call
 
 // SummarizeCall returns the summary of one call of a participant's ring.
 // It wraps ErrNoParticipant when the ring does not hold the call.
-func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (stats.CallSummary, error) {
-	var out stats.CallSummary
+func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (report.CallSummary, error) {
+	var out report.CallSummary
 	err := s.snapshot(ctx, func(q querier) error {
 		cs, err := calls(ctx, q, participant)
 		if err != nil {
@@ -696,12 +689,12 @@ func (s *Store) SummarizeCall(ctx context.Context, participant, callID string) (
 	return out, err
 }
 
-func (s *Store) summarize(ctx context.Context, q querier, c CallInfo) (stats.CallSummary, error) {
-	var z stats.Summarizer
+func (s *Store) summarize(ctx context.Context, q querier, c CallInfo) (report.CallSummary, error) {
+	var z report.Summarizer
 	if err := s.eachSample(ctx, q, c.Participant, c.CallID, func(_ int, _ time.Time, body []byte) error {
 		return z.AddJSON(body)
 	}); err != nil {
-		return stats.CallSummary{}, err
+		return report.CallSummary{}, err
 	}
 	sum := z.Summary()
 	sum.SetCall(c.CallRecord, c.End)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -414,7 +416,7 @@ func TestWriteSeedJSON(t *testing.T) {
 
 	// Equal to the structure built in memory: oldest call first, the
 	// samples' objects one after another in sample order.
-	want := []stats.FileCall{
+	want := []format.FileCall{
 		{CallID: "first", Objects: concat(sample("bob", "first", 0), sample("bob", "first", 1), sample("bob", "first", 2))},
 		{CallID: "no-samples", Objects: []stats.Object{}},
 		{CallID: "third", Objects: concat(sample("bob", "third", 0), sample("bob", "third", 1))},
@@ -431,7 +433,7 @@ func TestWriteSeedJSON(t *testing.T) {
 	}
 
 	// A consumer splits each call back into samples at the SDK entries.
-	calls, err := stats.ReadFile(bytes.NewReader(out))
+	calls, err := format.ReadFile(bytes.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +641,7 @@ func TestWriteSeedJSONReadsOneSnapshot(t *testing.T) {
 	if _, err := st.WriteSeedJSON(context.Background(), w, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	calls, err := stats.ReadFile(&w.Buffer)
+	calls, err := format.ReadFile(&w.Buffer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,14 +693,11 @@ func TestWriteInternalsRoundTrip(t *testing.T) {
 	if err != nil || n != 2 || len(truncated) != 0 {
 		t.Fatalf("WriteInternals = %d, %v, %v", n, truncated, err)
 	}
-	calls, err := stats.ReadFile(&seed)
+	calls, err := format.ReadFile(&seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := stats.ReadInternals(&dump)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := readInternals(t, &dump)
 	if d.UserAgent != "callstat/1.2.3 (test)" || d.UserAgentData[0].Version != "1.2.3" {
 		t.Errorf("UserAgent %q %v", d.UserAgent, d.UserAgentData)
 	}
@@ -745,4 +744,18 @@ func TestWriteInternalsRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readInternals decodes a webrtc-internals dump, as importers read it:
+// they reject one without PeerConnections or UserAgentData.
+func readInternals(t *testing.T, r io.Reader) *format.InternalsDump {
+	t.Helper()
+	var d format.InternalsDump
+	if err := json.NewDecoder(r).Decode(&d); err != nil {
+		t.Fatalf("not a webrtc-internals dump: %v", err)
+	}
+	if d.PeerConnections == nil || d.UserAgentData == nil {
+		t.Fatalf("not a webrtc-internals dump: PeerConnections or UserAgentData missing")
+	}
+	return &d
 }

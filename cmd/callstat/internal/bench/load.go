@@ -14,7 +14,7 @@ import (
 
 	_ "modernc.org/sqlite" // the store's driver, to count its samples
 
-	"github.com/callstat/callstat/pkg/stats"
+	statsreport "github.com/callstat/callstat/pkg/stats/report"
 )
 
 // setupResult is the single-call setup figure: a new `callstat call`
@@ -98,9 +98,9 @@ func measureSetup(ctx context.Context, binary, dir string, n int) (setupResult, 
 	return res, nil
 }
 
-// pct is stats.Percentile, 0 for no values.
+// pct is statsreport.Percentile, 0 for no values.
 func pct(xs []float64, p float64) float64 {
-	if v := stats.Percentile(xs, p); v != nil {
+	if v := statsreport.Percentile(xs, p); v != nil {
 		return *v
 	}
 	return 0

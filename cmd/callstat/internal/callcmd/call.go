@@ -13,7 +13,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/call"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 // Options are call's flags and dependencies.
@@ -25,7 +25,7 @@ type Options struct {
 	Duration      time.Duration
 	AnswerTimeout time.Duration
 	Assert        string
-	Assertions    stats.Assertions
+	Assertions    report.Assertions
 
 	// Load mode (load.go): any of --calls, --concurrency, --ramp given.
 	Load        bool
@@ -70,7 +70,7 @@ callee and caller.
 --assert checks the call against quality limits once it ended normally and
 exits 13 when one is breached, with one line per breach on stderr:
 
-` + stats.AssertGrammar,
+` + report.AssertGrammar,
 		Example: `  callstat call alice@example.com --from bob@example.com --duration 10s
   callstat call alice@example.com --from bob@example.com --audio tone:1000 --server ws://10.0.0.5:8080/ws
   callstat call alice@example.com --from bob@example.com --audio file:speech.wav --record heard.wav
@@ -176,7 +176,7 @@ func Run(ctx context.Context, opts *Options) error {
 	if sumErr != nil {
 		return fmt.Errorf("%w: cannot check --assert: %v", cmdutil.ErrStore, sumErr)
 	}
-	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{sum})
+	return cmdutil.CheckAssertions(f, opts.Assertions, []report.CallSummary{sum})
 }
 
 // hold keeps a call until it has ended: once it is connected, it hangs up

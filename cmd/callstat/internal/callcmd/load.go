@@ -22,6 +22,7 @@ import (
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 // loadLogInterval is how often a load run logs its progress where there is
@@ -62,11 +63,11 @@ func (o *Options) validateLoad() error {
 // loadCall is what a load run keeps of one call.
 type loadCall struct {
 	c          *call.Call
-	z          *stats.Summarizer // fed by every sample of the call
-	remoteLost float64           // what the far end reported lost, as of the last sample
-	sum        stats.LoadCall    // once it has ended
-	err        error             // the call's failure, if any
-	recEr      error             // its --record file's
+	z          *report.Summarizer // fed by every sample of the call
+	remoteLost float64            // what the far end reported lost, as of the last sample
+	sum        report.LoadCall    // once it has ended
+	err        error              // the call's failure, if any
+	recEr      error              // its --record file's
 }
 
 // loadCalls holds a run's calls. The collector feeds samples to them from
@@ -84,7 +85,7 @@ func (l *loadCalls) add(c *call.Call) *loadCall {
 	defer l.mu.Unlock()
 	lc := l.byID[c.ID()]
 	if lc == nil { // no sample came first
-		lc = &loadCall{z: &stats.Summarizer{}}
+		lc = &loadCall{z: &report.Summarizer{}}
 		l.byID[c.ID()] = lc
 	}
 	lc.c = c
@@ -96,7 +97,7 @@ func (l *loadCalls) onSample(s stats.Sample) {
 	l.mu.Lock()
 	lc := l.byID[s.CallID]
 	if lc == nil { // a sample before Dial returned
-		lc = &loadCall{z: &stats.Summarizer{}}
+		lc = &loadCall{z: &report.Summarizer{}}
 		l.byID[s.CallID] = lc
 	}
 	z := lc.z
@@ -125,7 +126,7 @@ func (l *loadCalls) finish(lc *loadCall) {
 	defer l.mu.Unlock()
 	sum := lc.z.Summary()
 	sum.SetCall(lc.c.Record(), lc.c.EndRecord())
-	lc.sum = stats.LoadCall{CallSummary: sum, RemotePacketsLost: lc.remoteLost}
+	lc.sum = report.LoadCall{CallSummary: sum, RemotePacketsLost: lc.remoteLost}
 	if sum.DurationMs != nil {
 		lc.sum.PacketsExpected = math.Floor(*sum.DurationMs / float64(audio.FrameTime/time.Millisecond))
 	}
@@ -166,12 +167,12 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	elapsed := time.Since(started)
 	usage := cmdutil.ProcessUsage()
 
-	sums := make([]stats.LoadCall, len(calls.list))
+	sums := make([]report.LoadCall, len(calls.list))
 	for i, lc := range calls.list {
 		sums[i] = lc.sum
 	}
 	rep := loadReport{
-		LoadSummary: stats.SummarizeLoad(sums),
+		LoadSummary: report.SummarizeLoad(sums),
 		Calls:       opts.Calls, Concurrency: opts.Concurrency, Ramp: opts.RampPerSec,
 		Elapsed: elapsed, CPU: usage.CPU - usageAtStart.CPU, PeakRSSBytes: usage.PeakRSSBytes,
 		Failures: failureGroups(calls.list),
@@ -197,7 +198,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	if len(errs) > 0 || len(opts.Assertions) == 0 {
 		return errors.Join(errs...)
 	}
-	return cmdutil.CheckAssertions(f, opts.Assertions, []stats.CallSummary{rep.AsCallSummary()})
+	return cmdutil.CheckAssertions(f, opts.Assertions, []report.CallSummary{rep.AsCallSummary()})
 }
 
 // placeCalls places the calls, at most opts.Concurrency at a time and
@@ -385,7 +386,7 @@ func loadFailure(calls []callResult, placed, total int) error {
 
 // loadReport is the run's summary with what the process used.
 type loadReport struct {
-	stats.LoadSummary
+	report.LoadSummary
 	Calls        int            `json:"calls"`
 	Concurrency  int            `json:"concurrency"`
 	Ramp         float64        `json:"rampPerSecond,omitempty"`

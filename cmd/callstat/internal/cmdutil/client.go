@@ -21,6 +21,8 @@ import (
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
+	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -70,7 +72,7 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.StringVar(&o.Store, "store", f.DefaultStorePath(), "stats store file (env "+EnvStore+")")
 	fl.StringVar(&o.Audio, "audio", audio.DefaultSpec, "audio to send: mic[:device], file:PATH.wav, tone[:Hz] or silence")
 	fl.StringVar(&o.Record, "record", "", "write the audio received to this WAV file (answer: one file per call, the call id inserted before the extension)")
-	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
+	fl.DurationVar(&o.Interval, "interval", collect.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.Decode, "decode", true, "decode the audio received to measure its level and energy (false: count its samples from the packets only, far cheaper; load mode's default)")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
@@ -179,7 +181,7 @@ func PerCallPath(path, callID string) string {
 // that loses nothing.
 type Softphone struct {
 	Store     *store.Store
-	Collector *stats.Collector
+	Collector *collect.Collector
 	Source    *audio.Source
 	Phone     *call.Phone
 
@@ -212,7 +214,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		}
 		sp.Live, sp.ownLive = live, true
 	}
-	logs := stats.NewLogBuffer(f.StoredLogLevel())
+	logs := collect.NewLogBuffer(f.StoredLogLevel())
 	log := slog.New(logs.Handler(f.Logger.Handler(), identity))
 	sp.Log = log
 	st, err := store.Open(ctx, o.Store)
@@ -221,7 +223,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		return nil, err
 	}
 	sp.Store = st
-	sp.Collector = stats.NewCollector(stats.CollectorConfig{
+	sp.Collector = collect.New(collect.Config{
 		Sink: st, Interval: o.Interval, SDK: f.SDKInfo(), Logger: log, Logs: logs,
 		OnSample: onSample(sp.Live, o.OnSample), OnSampleError: sp.Live.OnSampleError,
 		// Samples the store refuses (a full disk) end up next to it, or
@@ -254,7 +256,7 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 		ICEFailedTimeout:       o.ICEFailedTimeout,
 		ReconnectDelay:         o.ReconnectDelay,
 		ReconnectAttempts:      o.ReconnectAttempts,
-		Hooks:                  call.CollectStatsHooks(sp.Collector).Join(sp.Live.Hooks()).Join(hooks),
+		Hooks:                  collectStatsHooks(sp.Collector, log).Join(sp.Live.Hooks()).Join(hooks),
 		AnswerTimeout:          answerTimeout,
 		// answer takes every call: a burst of hundreds (a load run)
 		// waits for it rather than being refused as busy.
@@ -266,6 +268,22 @@ func OpenSoftphone(ctx context.Context, f *Factory, o *ClientFlags, identity str
 	}
 	sp.Phone = ph
 	return sp, nil
+}
+
+// collectStatsHooks returns hooks that start collecting a call's stats when
+// it starts (placed or received) and stop, with a last sample, when it
+// ends. log is the phone's logger.
+func collectStatsHooks(col *collect.Collector, log *slog.Logger) call.Hooks {
+	return call.Hooks{
+		CallStarted: func(c *call.Call) { col.Start(c, c.Record()) },
+		CallEnding: func(c *call.Call) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := col.Stop(ctx, c.EndRecord(), true); err != nil {
+				log.With("participant", c.Local(), "call", c.ID()).Error("could not store the call's last stats", "err", err)
+			}
+		},
+	}
 }
 
 func onSample(live *Live, extra func(stats.Sample)) func(stats.Sample) {
@@ -317,7 +335,7 @@ func OpenStoreToRead(ctx context.Context, path string) (*store.Store, error) {
 // PrintCallSummary reads a finished call's summary from the store, the
 // figures "callstat summary" would show for it, and shows it on stderr
 // (WriteSummaries). Failing to read it is logged, not fatal.
-func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (stats.CallSummary, error) {
+func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (report.CallSummary, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sum, err := sp.Store.SummarizeCall(ctx, c.Local(), c.ID())
@@ -333,7 +351,7 @@ func PrintCallSummary(f *Factory, sp *Softphone, c *call.Call) (stats.CallSummar
 	}
 	sp.printMu.Lock()
 	defer sp.printMu.Unlock()
-	return sum, WriteSummaries(f, []stats.CallSummary{sum})
+	return sum, WriteSummaries(f, []report.CallSummary{sum})
 }
 
 // Describe is a one-line account of how a call ended, for humans.

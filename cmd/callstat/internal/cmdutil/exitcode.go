@@ -6,8 +6,8 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
-	"github.com/callstat/callstat/pkg/call/events"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/events"
+	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -78,7 +78,7 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitNoData
 	// A breach is only reported for a call that otherwise went well, so
 	// it never hides a failure code; it outranks nothing but success.
-	case errors.Is(err, stats.ErrAssertionFailed):
+	case errors.Is(err, report.ErrAssertionFailed):
 		return ExitAssert
 	// Last: an incomplete --events stream only decides the code when the
 	// call itself went well.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -37,8 +37,8 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},
 		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
-		{wrap(stats.ErrAssertionFailed), ExitAssert},
-		{errors.Join(wrap(stats.ErrAssertionFailed), wrap(ErrStore)), ExitStore},
+		{wrap(report.ErrAssertionFailed), ExitAssert},
+		{errors.Join(wrap(report.ErrAssertionFailed), wrap(ErrStore)), ExitStore},
 		{wrap(call.ErrAuth), ExitAuth},
 		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
 		{wrap(ErrTokens), ExitAuth},

@@ -7,7 +7,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/status"
 	"github.com/callstat/callstat/pkg/call"
-	"github.com/callstat/callstat/pkg/call/events"
+	"github.com/callstat/callstat/pkg/events"
 	"github.com/callstat/callstat/pkg/stats"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/callstat/callstat/pkg/call"
-	"github.com/callstat/callstat/pkg/call/events"
+	"github.com/callstat/callstat/pkg/events"
 )
 
 func TestOpenLive(t *testing.T) {

@@ -12,12 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 // PrintSummaryTable writes one row per call: how it went and its figures.
 // A figure never measured shows as "-".
-func PrintSummaryTable(w io.Writer, rows []stats.CallSummary) error {
+func PrintSummaryTable(w io.Writer, rows []report.CallSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CALL\tPARTICIPANT\tSTART\tDURATION\tEND\tSETUP\tSENT\tRECEIVED\tLOSS\tJITTER p50/p95\tRTT p50/p95\tMOS min/mean")
 	for _, s := range rows {
@@ -65,8 +65,8 @@ func AddAssertFlag(cmd *cobra.Command, expr *string) {
 
 // ParseAssertFlag parses --assert at flag validation: a malformed value is
 // a usage error that points at the mistake.
-func ParseAssertFlag(expr string) (stats.Assertions, error) {
-	as, err := stats.ParseAssertions(expr)
+func ParseAssertFlag(expr string) (report.Assertions, error) {
+	as, err := report.ParseAssertions(expr)
 	if err != nil {
 		return nil, &FlagError{Err: err}
 	}
@@ -74,12 +74,12 @@ func ParseAssertFlag(expr string) (stats.Assertions, error) {
 }
 
 // CheckAssertions writes one line per breach to stderr and returns an
-// error wrapping stats.ErrAssertionFailed if there was any. The lines are
+// error wrapping report.ErrAssertionFailed if there was any. The lines are
 // the command's result, printed whatever the log level; with --log-format
 // json each is a JSON object like the log lines (level ERROR, with the
 // call, metric, limit and measured value), so that every stderr line
 // parses.
-func CheckAssertions(f *Factory, as stats.Assertions, rows []stats.CallSummary) error {
+func CheckAssertions(f *Factory, as report.Assertions, rows []report.CallSummary) error {
 	n := 0
 	for _, s := range rows {
 		for _, b := range as.Check(s) {
@@ -98,7 +98,7 @@ func CheckAssertions(f *Factory, as stats.Assertions, rows []stats.CallSummary) 
 	if n == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d breach(es) of --assert", stats.ErrAssertionFailed, n)
+	return fmt.Errorf("%w: %d breach(es) of --assert", report.ErrAssertionFailed, n)
 }
 
 // WriteSummaries shows finished calls' summaries on stderr, as a log
@@ -106,7 +106,7 @@ func CheckAssertions(f *Factory, as stats.Assertions, rows []stats.CallSummary) 
 // --log-format json as one JSON object per call like the log lines
 // ("msg":"call summary", the row under "summary"). It writes once, so
 // that a terminal's status lines never split it.
-func WriteSummaries(f *Factory, rows []stats.CallSummary) error {
+func WriteSummaries(f *Factory, rows []report.CallSummary) error {
 	if f.LogLevel > slog.LevelInfo {
 		return nil
 	}

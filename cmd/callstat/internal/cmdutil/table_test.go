@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 func ptr(v float64) *float64 { return &v }
 
 func TestWriteSummariesAndBreaches(t *testing.T) {
-	row := stats.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12), DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3,
-		MediaFigures: stats.MediaFigures{PacketsSent: 150, PacketsReceived: 149, LossPercent: ptr(0.5),
+	row := report.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12), DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3,
+		MediaFigures: report.MediaFigures{PacketsSent: 150, PacketsReceived: 149, LossPercent: ptr(0.5),
 			RTTP50Ms: ptr(20), RTTP95Ms: ptr(30), MOSMin: ptr(4.1), MOSMean: ptr(4.3)}}
-	as, err := stats.ParseAssertions("mos>=4.2,rtt<=100ms")
+	as, err := report.ParseAssertions("mos>=4.2,rtt<=100ms")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,19 +62,19 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, errOut := TestFactory(nil)
 			f.LogFormat, f.LogLevel = tt.format, tt.level
-			if err := WriteSummaries(f, []stats.CallSummary{row}); err != nil {
+			if err := WriteSummaries(f, []report.CallSummary{row}); err != nil {
 				t.Fatal(err)
 			}
-			err := CheckAssertions(f, as, []stats.CallSummary{row})
-			if !errors.Is(err, stats.ErrAssertionFailed) || ExitCodeFor(err) != ExitAssert {
+			err := CheckAssertions(f, as, []report.CallSummary{row})
+			if !errors.Is(err, report.ErrAssertionFailed) || ExitCodeFor(err) != ExitAssert {
 				t.Errorf("err = %v", err)
 			}
 			tt.check(t, errOut.String())
 		})
 	}
 	f, _, errOut := TestFactory(nil)
-	if err := CheckAssertions(f, as, []stats.CallSummary{{CallID: "ok",
-		MediaFigures: stats.MediaFigures{MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}}); err != nil || errOut.Len() != 0 {
+	if err := CheckAssertions(f, as, []report.CallSummary{{CallID: "ok",
+		MediaFigures: report.MediaFigures{MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}}); err != nil || errOut.Len() != 0 {
 		t.Errorf("a call that meets the gate: err %v, stderr %q", err, errOut.String())
 	}
 }

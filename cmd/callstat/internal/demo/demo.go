@@ -18,7 +18,8 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/dump"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/signaling"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
+	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -74,7 +75,7 @@ file paths and the table go to stderr, so that stdout carries events only.`,
 	cmd.Flags().StringVar(&opts.Store, "store", "", "stats store file (default: a temporary store, removed afterwards)")
 	cmd.Flags().IntVar(&opts.Calls, "calls", 2, "number of calls to place")
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 3*time.Second, "length of each call once connected")
-	cmd.Flags().DurationVar(&opts.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
+	cmd.Flags().DurationVar(&opts.Interval, "interval", collect.DefaultInterval, "stats sampling interval")
 	cmd.Flags().BoolVar(&opts.ICELoopback, "ice-loopback", true, "use loopback addresses only for media")
 	cmdutil.AddEventsFlag(cmd, &opts.Events)
 	return cmd
@@ -182,7 +183,7 @@ func Run(ctx context.Context, opts *Options) (err error) {
 	}
 	defer func() { _ = st.Close() }()
 	for _, p := range []string{Caller, Callee} {
-		path, n, werr := dump.Write(ctx, st, p, filepath.Join(opts.Out, p), out, stats.StatsFileName(f.Now(), f.Build.Version))
+		path, n, werr := dump.Write(ctx, st, p, filepath.Join(opts.Out, p), out, format.StatsFileName(f.Now(), f.Build.Version))
 		if werr != nil {
 			return werr
 		}

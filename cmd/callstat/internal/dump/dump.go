@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -99,13 +99,13 @@ func Run(ctx context.Context, opts *Options) error {
 	var n int
 	if opts.Format == FormatInternals {
 		var truncated []string
-		path, n, truncated, err = WriteInternals(ctx, st, participant, opts.Out, f.IO.Out, stats.InternalsFileName(now, f.Build.Version))
+		path, n, truncated, err = WriteInternals(ctx, st, participant, opts.Out, f.IO.Out, format.InternalsFileName(now, f.Build.Version))
 		for _, id := range truncated {
 			f.Logger.Warn("call longer than the webrtc-internals format holds: its series keep their last points, as Chrome's do",
-				"call", id, "points", stats.MaxInternalsPoints)
+				"call", id, "points", format.MaxInternalsPoints)
 		}
 	} else {
-		path, n, err = Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(now, f.Build.Version))
+		path, n, err = Write(ctx, st, participant, opts.Out, f.IO.Out, format.StatsFileName(now, f.Build.Version))
 	}
 	if err != nil {
 		return err
@@ -120,7 +120,7 @@ func Run(ctx context.Context, opts *Options) error {
 		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path, "format", opts.Format)
 	}
 	if opts.Logs {
-		path, n, err := WriteLogs(ctx, st, participant, opts.Out, stats.LogsFileName(now, f.Build.Version))
+		path, n, err := WriteLogs(ctx, st, participant, opts.Out, format.LogsFileName(now, f.Build.Version))
 		if err != nil {
 			return err
 		}
@@ -136,11 +136,11 @@ func WriteLogs(ctx context.Context, st *store.Store, participant, dir, name stri
 	return writeAtomic(dir, name, "logs", func(w io.Writer) (int, error) { return st.WriteLogsNDJSON(ctx, w, participant) })
 }
 
-// writeAtomic fills dir/name through stats.WriteFileAtomic and returns its
+// writeAtomic fills dir/name through format.WriteFileAtomic and returns its
 // path and the count fill returned.
 func writeAtomic(dir, name, what string, fill func(io.Writer) (int, error)) (string, int, error) {
 	var n int
-	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
+	path, err := format.WriteFileAtomic(dir, name, func(w io.Writer) error {
 		var err error
 		n, err = fill(w)
 		return err

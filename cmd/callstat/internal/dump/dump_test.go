@@ -15,6 +15,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -142,10 +143,7 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer file.Close()
-		d, err := stats.ReadInternals(file)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := readInternals(t, file)
 		if len(d.PeerConnections) != 2 || d.PeerConnections["1-"+ids[0]].Stats["T-timestamp"].Values != "[1,1]" {
 			t.Errorf("dump holds %d connections: %+v", len(d.PeerConnections), d.PeerConnections)
 		}
@@ -155,9 +153,7 @@ func TestRun(t *testing.T) {
 		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatInternals}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := stats.ReadInternals(out); err != nil {
-			t.Error(err)
-		}
+		readInternals(t, out)
 	})
 	t.Run("unknown participant", func(t *testing.T) {
 		f, _, _ := cmdutil.TestFactory(nil)
@@ -209,11 +205,25 @@ func TestRunDamagedRow(t *testing.T) {
 	if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: "-", Format: FormatSeed}); err != nil {
 		t.Fatal(err)
 	}
-	calls, err := stats.ReadFile(strings.NewReader(out.String()))
+	calls, err := format.ReadFile(strings.NewReader(out.String()))
 	if err != nil || len(calls) != 1 || calls[0].CallID != ids[0] || len(calls[0].Samples()) != 1 {
 		t.Fatalf("dump of a store with a damaged row: %v, %+v", err, calls)
 	}
 	if !strings.Contains(logs.String(), "samples left out") || !strings.Contains(logs.String(), "samples=1") {
 		t.Errorf("no warning about the damaged row:\n%s", logs.String())
 	}
+}
+
+// readInternals decodes a webrtc-internals dump, as importers read it:
+// they reject one without PeerConnections or UserAgentData.
+func readInternals(t *testing.T, r io.Reader) *format.InternalsDump {
+	t.Helper()
+	var d format.InternalsDump
+	if err := json.NewDecoder(r).Decode(&d); err != nil {
+		t.Fatalf("not a webrtc-internals dump: %v", err)
+	}
+	if d.PeerConnections == nil || d.UserAgentData == nil {
+		t.Fatalf("not a webrtc-internals dump: PeerConnections or UserAgentData missing")
+	}
+	return &d
 }

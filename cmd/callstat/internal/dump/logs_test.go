@@ -14,6 +14,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -26,7 +27,7 @@ func logLines(t *testing.T, path, participant string, n, batch int) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	buf := stats.NewLogBuffer(slog.LevelInfo)
+	buf := collect.NewLogBuffer(slog.LevelInfo)
 	log := slog.New(buf.Handler(slog.DiscardHandler, participant))
 	for i := 0; i < n; i++ {
 		log.Info(fmt.Sprintf("line %d", i), "i", i)

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 // Load is the View of a load run (callstat call --calls N): one line with
@@ -86,7 +86,7 @@ func (v *Load) Progress(now time.Time) LoadProgress {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	p := LoadProgress{Total: v.total, Placed: v.placed, Up: v.up, Ended: v.ended, Failed: v.failed, Elapsed: now.Sub(v.started)}
-	if p95 := stats.Percentile(v.setupsMs, 95); p95 != nil {
+	if p95 := report.Percentile(v.setupsMs, 95); p95 != nil {
 		p.SetupP95Ms = *p95
 	}
 	var received, lost float64

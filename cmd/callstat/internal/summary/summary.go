@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -21,7 +21,7 @@ type Options struct {
 	Participant string
 	JSON        bool
 	Assert      string
-	Assertions  stats.Assertions
+	Assertions  report.Assertions
 }
 
 // NewCmdSummary builds the command; runF replaces the run function in tests.
@@ -39,7 +39,7 @@ default every participant's calls are listed.
 --assert checks every listed call against quality limits and exits 13 when
 any is breached, with one line per breach on stderr:
 
-` + stats.AssertGrammar + `
+` + report.AssertGrammar + `
 
 A figure that was never measured (no MOS for a call that never connected)
 breaches its assertion.`,

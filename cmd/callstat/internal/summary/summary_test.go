@@ -12,6 +12,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
@@ -107,7 +108,7 @@ func TestRun(t *testing.T) {
 	run := func(o Options) (string, string, error) {
 		f, out, errOut := cmdutil.TestFactory(nil)
 		o.Factory, o.Store = f, path
-		as, err := stats.ParseAssertions(o.Assert)
+		as, err := report.ParseAssertions(o.Assert)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +164,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("assertions breached", func(t *testing.T) {
 		out, errOut, err := run(Options{Participant: "bob@example.com", Assert: "mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms"})
-		if !errors.Is(err, stats.ErrAssertionFailed) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAssert {
+		if !errors.Is(err, report.ErrAssertionFailed) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAssert {
 			t.Fatalf("err = %v (exit %d), want exit 13", err, cmdutil.ExitCodeFor(err))
 		}
 		if !strings.Contains(out, "lossy-call") {

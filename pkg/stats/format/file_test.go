@@ -1,4 +1,4 @@
-package stats_test
+package format_test
 
 import (
 	"encoding/json"
@@ -14,7 +14,11 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
+
+var testSDK = stats.SDKInfo{SDK: "callstat", Version: "1.2.3", InstanceID: "0d6f1c1e-5b1a-4a53-9a0e-3f0c3c1b7a11", Platform: "linux/amd64 go1.26"}
 
 var (
 	statsNameRE = regexp.MustCompile(`^\d{13}_sdk[A-Za-z0-9.+-]+_call_stats\.json$`)
@@ -39,14 +43,14 @@ func TestFileNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.version, func(t *testing.T) {
-			name := stats.StatsFileName(now, tt.version)
+			name := format.StatsFileName(now, tt.version)
 			if want := "1700000000123_sdk" + tt.want + "_call_stats.json"; name != want {
 				t.Errorf("StatsFileName = %q, want %q", name, want)
 			}
 			if !statsNameRE.MatchString(name) {
 				t.Errorf("StatsFileName = %q does not match %s", name, statsNameRE)
 			}
-			logs := stats.LogsFileName(now, tt.version)
+			logs := format.LogsFileName(now, tt.version)
 			if want := "1700000000123_sdk" + tt.want + "_logs.ndjson"; logs != want {
 				t.Errorf("LogsFileName = %q, want %q", logs, want)
 			}
@@ -62,7 +66,7 @@ func TestFileNames(t *testing.T) {
 
 func TestStatsFileNameNow(t *testing.T) {
 	// Date.now() has 13 digits from 2001 to 2286.
-	if name := stats.StatsFileName(time.Now(), "1.0.0"); !statsNameRE.MatchString(name) {
+	if name := format.StatsFileName(time.Now(), "1.0.0"); !statsNameRE.MatchString(name) {
 		t.Errorf("StatsFileName(now) = %q does not match %s", name, statsNameRE)
 	}
 }
@@ -72,7 +76,7 @@ var errFill = errors.New("disk full")
 func TestWriteFileAtomic(t *testing.T) {
 	t.Run("writes", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "new", "dir") // created on demand
-		path, err := stats.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
+		path, err := format.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
 			_, err := io.WriteString(w, "[]")
 			return err
 		})
@@ -102,7 +106,7 @@ func TestWriteFileAtomic(t *testing.T) {
 		if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := stats.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
+		_, err := format.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
 			_, err := io.WriteString(w, "new")
 			return err
 		})
@@ -117,7 +121,7 @@ func TestWriteFileAtomic(t *testing.T) {
 
 	t.Run("fill fails", func(t *testing.T) {
 		dir := t.TempDir()
-		_, err := stats.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
+		_, err := format.WriteFileAtomic(dir, "f.json", func(w io.Writer) error {
 			// More than the buffer, so that some of it reached the file.
 			if _, err := w.Write(make([]byte, 1<<20)); err != nil {
 				return err
@@ -156,7 +160,7 @@ func TestFileCallJSONRoundTrip(t *testing.T) {
 	s2 := stats.NewSample(testSDK, "c1", "bob", 1, time.UnixMilli(2000), stats.Report{State: "Connected", Objects: []stats.Object{
 		{"id": "PC", "type": "peer-connection", "timestamp": 2000.0},
 	}})
-	in := []stats.FileCall{
+	in := []format.FileCall{
 		{CallID: "c1", Objects: append(append([]stats.Object{}, s1.Objects...), s2.Objects...)},
 		{CallID: "c2", Objects: []stats.Object{}},
 	}
@@ -172,7 +176,7 @@ func TestFileCallJSONRoundTrip(t *testing.T) {
 	if string(raw[1][1]) != "[]" {
 		t.Errorf("empty call encodes as %s, want []", raw[1][1])
 	}
-	out, err := stats.ReadFile(strings.NewReader(string(data)))
+	out, err := format.ReadFile(strings.NewReader(string(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,11 +199,11 @@ func TestFileCallJSONRoundTrip(t *testing.T) {
 
 func TestReadFileRejects(t *testing.T) {
 	for _, in := range []string{"", "null", "{}", `[["c"]]`, `[[1, []]]`, `[["c", {}]]`, `[["c", [1]]]`, `[["c", []]] x`, `[`} {
-		if _, err := stats.ReadFile(strings.NewReader(in)); !errors.Is(err, stats.ErrNotStatsFile) {
+		if _, err := format.ReadFile(strings.NewReader(in)); !errors.Is(err, format.ErrNotStatsFile) {
 			t.Errorf("ReadFile(%q) = %v, want ErrNotStatsFile", in, err)
 		}
 	}
-	calls, err := stats.ReadFile(strings.NewReader(" [] \n"))
+	calls, err := format.ReadFile(strings.NewReader(" [] \n"))
 	if err != nil || len(calls) != 0 {
 		t.Errorf("ReadFile([]) = %v, %v", calls, err)
 	}
@@ -208,12 +212,12 @@ func TestReadFileRejects(t *testing.T) {
 // The example in testdata is a real "callstat demo" file; read it as a
 // consumer would.
 func TestExampleFile(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "stats", "example_call_stats.json"))
+	f, err := os.Open(filepath.Join("..", "..", "..", "testdata", "stats", "example_call_stats.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	calls, err := stats.ReadFile(f)
+	calls, err := format.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +228,7 @@ func TestExampleFile(t *testing.T) {
 	if n := len(samples); n < 2 || n > 3 {
 		t.Fatalf("%d samples, want 2 or 3", n)
 	}
-	var z stats.Summarizer
+	var z report.Summarizer
 	for i, s := range samples {
 		head := s[0]
 		if head.Type() != "callstat_sdk_info" || head["callId"] != calls[0].CallID {

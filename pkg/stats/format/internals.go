@@ -1,4 +1,4 @@
-package stats
+package format
 
 import (
 	"bytes"
@@ -64,7 +64,7 @@ type InternalsPeerConnection struct {
 	Stats            map[string]InternalsSeries `json:"stats"`
 }
 
-// InternalsDump is a whole webrtc-internals dump, as ReadInternals reads
+// InternalsDump is a whole webrtc-internals dump, as readInternals reads
 // it back.
 type InternalsDump struct {
 	GetUserMedia    []json.RawMessage                  `json:"getUserMedia"`
@@ -76,9 +76,9 @@ type InternalsDump struct {
 // ErrNotInternalsDump means data is not a webrtc-internals dump.
 var ErrNotInternalsDump = errors.New("not a webrtc-internals dump")
 
-// ReadInternals decodes a dump. Importers reject a dump without
+// readInternals decodes a dump. Importers reject a dump without
 // UserAgentData, and so does this.
-func ReadInternals(r io.Reader) (*InternalsDump, error) {
+func readInternals(r io.Reader) (*InternalsDump, error) {
 	var d InternalsDump
 	if err := json.NewDecoder(r).Decode(&d); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotInternalsDump, err)

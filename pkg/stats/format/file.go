@@ -1,4 +1,8 @@
-package stats
+// Package format reads and writes the files callstat hands out: the stats
+// file (FileCall, ReadFile; docs/stats-file.md), the webrtc-internals dump
+// (InternalsWriter), their names (StatsFileName, InternalsFileName,
+// LogsFileName), and WriteFileAtomic, which creates them.
+package format
 
 import (
 	"bufio"
@@ -12,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // StatsFileName is the seed's download name:
@@ -112,14 +118,14 @@ var ErrNotStatsFile = errors.New("not a stats file: want [[callId, [stat, ...]],
 // every sample of the call, one sample after another.
 type FileCall struct {
 	CallID  string
-	Objects []Object
+	Objects []stats.Object
 }
 
 // MarshalJSON writes the seed's pair [callId, [stat, ...]].
 func (c FileCall) MarshalJSON() ([]byte, error) {
 	objs := c.Objects
 	if objs == nil {
-		objs = []Object{} // [] as the seed writes, not null
+		objs = []stats.Object{} // [] as the seed writes, not null
 	}
 	return json.Marshal([]any{c.CallID, objs})
 }
@@ -134,7 +140,7 @@ func (c *FileCall) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(pair[0], &id); err != nil {
 		return fmt.Errorf("%w: call id is not a string: %v", ErrNotStatsFile, err)
 	}
-	var objs []Object
+	var objs []stats.Object
 	if err := json.Unmarshal(pair[1], &objs); err != nil {
 		return fmt.Errorf("%w: stats of call %s are not a list of objects: %v", ErrNotStatsFile, id, err)
 	}
@@ -146,19 +152,16 @@ func (c *FileCall) UnmarshalJSON(data []byte) error {
 // with an SDK entry (type "<sdk>_sdk_info"). Objects before the first SDK
 // entry, which callstat never writes, form a sample of their own rather
 // than being dropped.
-func (c FileCall) Samples() [][]Object {
-	var out [][]Object
+func (c FileCall) Samples() [][]stats.Object {
+	var out [][]stats.Object
 	for i, o := range c.Objects {
-		if i == 0 || IsSDKEntry(o) {
+		if i == 0 || stats.IsSDKEntry(o) {
 			out = append(out, nil)
 		}
 		out[len(out)-1] = append(out[len(out)-1], o)
 	}
 	return out
 }
-
-// IsSDKEntry reports whether o is the SDK entry that opens a sample.
-func IsSDKEntry(o Object) bool { return strings.HasSuffix(o.Type(), "_sdk_info") }
 
 // ReadFile decodes a stats file, oldest call first, as written by
 // "callstat dump" (or the seed's download).

@@ -1,4 +1,4 @@
-package stats_test
+package format_test
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 )
 
 // internalsSamples is a short call as stored: objects appear over time,
@@ -38,9 +39,9 @@ func internalsSamples() [][]stats.Object {
 	}
 }
 
-func writeDump(t *testing.T, samples [][]stats.Object) (*stats.InternalsCall, []byte) {
+func writeDump(t *testing.T, samples [][]stats.Object) (*format.InternalsCall, []byte) {
 	t.Helper()
-	acc := stats.NewInternalsCall()
+	acc := format.NewInternalsCall()
 	acc.AddEvent(time.UnixMilli(1_794_999_999_500), "callStart", "outgoing call to alice")
 	for _, s := range samples {
 		body, err := json.Marshal(s)
@@ -52,17 +53,17 @@ func writeDump(t *testing.T, samples [][]stats.Object) (*stats.InternalsCall, []
 		}
 	}
 	var buf bytes.Buffer
-	iw := stats.NewInternalsWriter(&buf)
+	iw := format.NewInternalsWriter(&buf)
 	if err := iw.Begin(); err != nil {
 		t.Fatal(err)
 	}
-	if err := iw.WritePeerConnection(stats.InternalsConnection{Key: "1-c-1", URL: "callstat://bob/c-1"}, acc); err != nil {
+	if err := iw.WritePeerConnection(format.InternalsConnection{Key: "1-c-1", URL: "callstat://bob/c-1"}, acc); err != nil {
 		t.Fatal(err)
 	}
-	if err := iw.WritePeerConnection(stats.InternalsConnection{Key: "2-c-2", URL: "callstat://bob/c-2"}, stats.NewInternalsCall()); err != nil {
+	if err := iw.WritePeerConnection(format.InternalsConnection{Key: "2-c-2", URL: "callstat://bob/c-2"}, format.NewInternalsCall()); err != nil {
 		t.Fatal(err)
 	}
-	if err := iw.End("callstat/1.2.3 (linux)", []stats.UABrand{{Brand: "callstat", Version: "1.2.3"}}); err != nil {
+	if err := iw.End("callstat/1.2.3 (linux)", []format.UABrand{{Brand: "callstat", Version: "1.2.3"}}); err != nil {
 		t.Fatal(err)
 	}
 	return acc, buf.Bytes()
@@ -74,7 +75,7 @@ func TestInternalsRoundTrip(t *testing.T) {
 	if !json.Valid(data) {
 		t.Fatalf("not JSON:\n%s", data)
 	}
-	d, err := stats.ReadInternals(bytes.NewReader(data))
+	d, err := format.ReadInternals(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestInternalsRoundTrip(t *testing.T) {
 		if s.StatsType != types[key] || s.StartTime != start || s.EndTime != end {
 			t.Errorf("%s: type %s %s..%s, want %s %s..%s", key, s.StatsType, s.StartTime, s.EndTime, types[key], start, end)
 		}
-		if id, prop := stats.SplitSeriesKey(key); id+"-"+prop != key || strings.Contains(prop, "-") {
+		if id, prop := format.SplitSeriesKey(key); id+"-"+prop != key || strings.Contains(prop, "-") {
 			t.Errorf("SplitSeriesKey(%s) = %s, %s", key, id, prop)
 		}
 	}
@@ -154,7 +155,7 @@ func TestInternalsRoundTrip(t *testing.T) {
 }
 
 func TestInternalsKeepsTheLastThousandPoints(t *testing.T) {
-	const n = stats.MaxInternalsPoints + 5
+	const n = format.MaxInternalsPoints + 5
 	samples := make([][]stats.Object, n)
 	for i := range samples {
 		samples[i] = []stats.Object{{"id": "inbound-rtp-9", "type": "inbound-rtp", "timestamp": float64(1_795_000_000_000 + 1000*i), "packetsReceived": float64(i)}}
@@ -163,7 +164,7 @@ func TestInternalsKeepsTheLastThousandPoints(t *testing.T) {
 	if !acc.Truncated() {
 		t.Error("Truncated() = false after more than the maximum")
 	}
-	d, err := stats.ReadInternals(bytes.NewReader(data))
+	d, err := format.ReadInternals(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +173,8 @@ func TestInternalsKeepsTheLastThousandPoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(vs) != stats.MaxInternalsPoints || string(vs[0]) != "5" || string(vs[len(vs)-1]) != fmt.Sprint(n-1) {
-		t.Errorf("%d values from %s to %s, want the last %d (5..%d)", len(vs), vs[0], vs[len(vs)-1], stats.MaxInternalsPoints, n-1)
+	if len(vs) != format.MaxInternalsPoints || string(vs[0]) != "5" || string(vs[len(vs)-1]) != fmt.Sprint(n-1) {
+		t.Errorf("%d values from %s to %s, want the last %d (5..%d)", len(vs), vs[0], vs[len(vs)-1], format.MaxInternalsPoints, n-1)
 	}
 	if want := time.UnixMilli(1_795_000_005_000).UTC().Format("2006-01-02T15:04:05.000Z"); s.StartTime != want {
 		t.Errorf("startTime %s, want the oldest kept point's %s", s.StartTime, want)
@@ -185,17 +186,17 @@ func TestInternalsKeepsTheLastThousandPoints(t *testing.T) {
 
 func TestReadInternalsRejects(t *testing.T) {
 	for _, in := range []string{``, `[]`, `{"PeerConnections":{}}`, `{"UserAgentData":[]}`, `{"PeerConnections":{},"UserAgentData":[]`} {
-		if _, err := stats.ReadInternals(strings.NewReader(in)); !errors.Is(err, stats.ErrNotInternalsDump) {
+		if _, err := format.ReadInternals(strings.NewReader(in)); !errors.Is(err, format.ErrNotInternalsDump) {
 			t.Errorf("ReadInternals(%q) err = %v", in, err)
 		}
 	}
-	if _, err := stats.ReadInternals(strings.NewReader(`{"PeerConnections":{},"UserAgentData":[]}`)); err != nil {
+	if _, err := format.ReadInternals(strings.NewReader(`{"PeerConnections":{},"UserAgentData":[]}`)); err != nil {
 		t.Errorf("minimal dump rejected: %v", err)
 	}
 }
 
 func TestInternalsAddSampleRejectsNonArrays(t *testing.T) {
-	if err := stats.NewInternalsCall().AddSample([]byte(`{"id":"x"}`)); err == nil {
+	if err := format.NewInternalsCall().AddSample([]byte(`{"id":"x"}`)); err == nil {
 		t.Error("AddSample accepted an object")
 	}
 }

@@ -1,4 +1,4 @@
-package stats
+package collect
 
 import (
 	"encoding/json"
@@ -8,27 +8,30 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/format"
 )
 
 // When the sink fails (a full disk, an unwritable file, a lock held too
 // long), the collector keeps the batch and puts it in front of the next
 // one, so that a store that recovers gets everything in order. Samples
-// still refused at Close, or more than CollectorConfig.MaxPending of them, are
+// still refused at Close, or more than Config.MaxPending of them, are
 // written as stats files in the seed's format to the first of
-// CollectorConfig.FallbackDirs that takes them: the call's statistics are
+// Config.FallbackDirs that takes them: the call's statistics are
 // never only in memory when the process exits.
 
 // MaxPendingSamples bounds the samples kept in memory for a failing sink
 // (an hour of one call at the default interval); more are written out.
 const MaxPendingSamples = 3600
 
-// ErrStatsNotStored is wrapped by Close's error when samples could not be
+// ErrNotStored is wrapped by Close's error when samples could not be
 // stored; the error names the fallback files, or says the samples are lost.
-var ErrStatsNotStored = errors.New("stats samples not stored")
+var ErrNotStored = errors.New("stats samples not stored")
 
 // merge returns b followed by next.
-func (b Batch) merge(next Batch) Batch {
-	return Batch{
+func merge(b, next stats.Batch) stats.Batch {
+	return stats.Batch{
 		Begins:  append(b.Begins, next.Begins...),
 		Samples: append(b.Samples, next.Samples...),
 		Ends:    append(b.Ends, next.Ends...),
@@ -37,9 +40,9 @@ func (b Batch) merge(next Batch) Batch {
 }
 
 // keep holds a refused batch for the next commit.
-func (c *Collector) keep(b Batch, err error) {
-	if len(b.Logs) > 2*MaxLogEntries { // the store keeps no more per participant anyway
-		b.Logs = b.Logs[len(b.Logs)-2*MaxLogEntries:]
+func (c *Collector) keep(b stats.Batch, err error) {
+	if len(b.Logs) > 2*stats.MaxLogEntries { // the store keeps no more per participant anyway
+		b.Logs = b.Logs[len(b.Logs)-2*stats.MaxLogEntries:]
 	}
 	c.pending = b
 	c.mu.Lock()
@@ -61,7 +64,7 @@ func (c *Collector) keep(b Batch, err error) {
 // and forgets them; begins and ends stay pending for the store.
 func (c *Collector) spill() {
 	var parts []string
-	byPart := map[string][]FileCall{}
+	byPart := map[string][]format.FileCall{}
 	index := map[string]int{}
 	for _, r := range c.pending.Begins {
 		if _, ok := byPart[r.Participant]; !ok {
@@ -70,7 +73,7 @@ func (c *Collector) spill() {
 		key := r.Participant + "\x00" + r.CallID
 		if _, ok := index[key]; !ok {
 			index[key] = len(byPart[r.Participant])
-			byPart[r.Participant] = append(byPart[r.Participant], FileCall{CallID: r.CallID})
+			byPart[r.Participant] = append(byPart[r.Participant], format.FileCall{CallID: r.CallID})
 		}
 	}
 	for _, s := range c.pending.Samples {
@@ -82,7 +85,7 @@ func (c *Collector) spill() {
 		if !ok {
 			i = len(byPart[s.Participant])
 			index[key] = i
-			byPart[s.Participant] = append(byPart[s.Participant], FileCall{CallID: s.CallID})
+			byPart[s.Participant] = append(byPart[s.Participant], format.FileCall{CallID: s.CallID})
 		}
 		byPart[s.Participant][i].Objects = append(byPart[s.Participant][i].Objects, s.Objects...)
 	}
@@ -108,7 +111,7 @@ func (c *Collector) spill() {
 
 // writeFallback writes calls as a stats file into the first fallback
 // directory that takes it.
-func (c *Collector) writeFallback(calls []FileCall) (string, error) {
+func (c *Collector) writeFallback(calls []format.FileCall) (string, error) {
 	if len(c.cfg.FallbackDirs) == 0 {
 		return "", errors.New("no fallback directory configured")
 	}
@@ -116,7 +119,7 @@ func (c *Collector) writeFallback(calls []FileCall) (string, error) {
 	for _, dir := range c.cfg.FallbackDirs {
 		now := time.Now()
 		for range 100 { // another file in the same millisecond: the next one
-			path, err := WriteFileAtomic(dir, StatsFileName(now, c.cfg.SDK.Version), func(w io.Writer) error {
+			path, err := format.WriteFileAtomic(dir, format.StatsFileName(now, c.cfg.SDK.Version), func(w io.Writer) error {
 				return json.NewEncoder(w).Encode(calls)
 			})
 			if errors.Is(err, fs.ErrExist) {
@@ -142,12 +145,12 @@ func (c *Collector) closeErr() error {
 	case len(c.fallbacks) == 0 && c.lost == 0 && !c.failing:
 		return nil
 	case c.lost > 0:
-		return fmt.Errorf("%w: %w; %d samples lost: %v", ErrStatsNotStored, lastErr, c.lost, c.spillErr)
+		return fmt.Errorf("%w: %w; %d samples lost: %v", ErrNotStored, lastErr, c.lost, c.spillErr)
 	case len(c.fallbacks) > 0:
-		return fmt.Errorf("%w: %w; the samples the store did not take are in %s", ErrStatsNotStored, lastErr,
+		return fmt.Errorf("%w: %w; the samples the store did not take are in %s", ErrNotStored, lastErr,
 			strings.Join(c.fallbacks, ", "))
 	default: // only call records or logs were refused
-		return fmt.Errorf("%w: %w", ErrStatsNotStored, lastErr)
+		return fmt.Errorf("%w: %w", ErrNotStored, lastErr)
 	}
 }
 

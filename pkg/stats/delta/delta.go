@@ -1,13 +1,16 @@
-package store
-
-// Sample rows are stored as deltas (schema v3, docs/stats-file.md): most of
-// a sample repeats the one before (certificates, candidates, codecs, every
-// id and name), and a full sample a second is some 6 KB, 20 MB per call
-// and hour. As rtcstats does, a row keeps only what changed since the
-// previous sample, with a full keyframe every keyframeEvery samples so
-// that a damaged row costs at most the samples up to the next keyframe.
-// Reading reconstructs every sample whole: the dump is byte for byte what
-// the full samples would have given.
+// Package delta is the codec of the store's sample rows (schema v3,
+// docs/stats-file.md): most of a sample repeats the one before
+// (certificates, candidates, codecs, every id and name), and a full sample
+// a second is some 6 KB, 20 MB per call and hour. As rtcstats does, a row
+// keeps only what changed since the previous sample, with a full keyframe
+// every keyframeEvery samples so that a damaged row costs at most the
+// samples up to the next keyframe. Reading reconstructs every sample
+// whole: the dump is byte for byte what the full samples would have given.
+//
+// Encode turns a call's samples, one after another, into rows (an
+// encoding and a body); a Decoder turns a call's rows, in order, back into
+// samples. Where the rows are kept is the store's business.
+package delta
 
 import (
 	"bytes"
@@ -43,9 +46,9 @@ const (
 // keeps a call under 1 MB an hour (docs/BENCHMARKS.md).
 const keyframeEvery = 120
 
-// errDamaged means a row cannot be decoded: its body is corrupt, or the row
+// ErrDamaged means a row cannot be decoded: its body is corrupt, or the row
 // it depends on is missing or was damaged itself.
-var errDamaged = errors.New("damaged sample row")
+var ErrDamaged = errors.New("damaged sample row")
 
 // The delta row (encDelta), as JSON (docs/stats-file.md):
 //
@@ -68,9 +71,9 @@ var errDamaged = errors.New("damaged sample row")
 // An object's timestamp is implied: when it equalled the previous
 // sample's "t", it equals this sample's "t", unless set says otherwise.
 
-// callState is what the encoder keeps of a call between two samples.
-type callState struct {
-	seq      int64       // calls.seq
+// State is what the encoder keeps of a call between two samples: the
+// next sample is a delta from the one it describes.
+type State struct {
 	n        int         // the last sample stored
 	objs     []encObject // its objects
 	payload  []byte      // its row's uncompressed payload, the next row's dictionary
@@ -136,11 +139,11 @@ func deflate(payload, dict []byte) []byte {
 	return bytes.Clone(buf.Bytes()[mark:])
 }
 
-// encodeSample encodes smp after st (nil for the call's first sample in
-// this process), returning the row's encoding, its body and the state to
-// keep once the row is committed.
-func encodeSample(st *callState, seq int64, smp stats.Sample) (enc int, body []byte, next *callState, err error) {
-	next = &callState{seq: seq, n: smp.Seq}
+// Encode encodes smp after st (nil for the call's first sample in this
+// process), returning the row's encoding, its body and the state to keep
+// once the row is committed.
+func Encode(st *State, smp stats.Sample) (enc int, body []byte, next *State, err error) {
+	next = &State{n: smp.Seq}
 	if st != nil && st.n == smp.Seq-1 && st.sinceKey < keyframeEvery {
 		if payload, objs, ok := encodeDelta(st, smp.Objects); ok {
 			next.objs, next.payload, next.sinceKey = objs, payload, st.sinceKey+1
@@ -163,7 +166,7 @@ func encodeSample(st *callState, seq int64, smp stats.Sample) (enc int, body []b
 // the encoder keeps it. It reports false when a keyframe must be written
 // instead: no timestamp to imply from, an id twice, or a value JSON cannot
 // carry.
-func encodeDelta(st *callState, cur []stats.Object) ([]byte, []encObject, bool) {
+func encodeDelta(st *State, cur []stats.Object) ([]byte, []encObject, bool) {
 	prev := st.objs
 	if len(prev) == 0 || len(cur) == 0 {
 		return nil, nil, false
@@ -472,8 +475,8 @@ type rawMember struct {
 	val  []byte
 }
 
-// decoder reconstructs the samples of one call from its rows, in order.
-type decoder struct {
+// Decoder reconstructs the samples of one call from its rows, in order.
+type Decoder struct {
 	inflater io.ReadCloser
 	n        int         // the last sample decoded, -1 before one
 	ok       bool        // objs and payload belong to sample n
@@ -483,12 +486,13 @@ type decoder struct {
 	out      bytes.Buffer
 }
 
-func newDecoder() *decoder { return &decoder{n: -1} }
+// NewDecoder returns a decoder for one call's rows.
+func NewDecoder() *Decoder { return &Decoder{n: -1} }
 
-// decode returns sample n's JSON array from its row, or an error wrapping
-// errDamaged; a damaged row breaks the deltas that follow it, up to the
+// Decode returns sample n's JSON array from its row, or an error wrapping
+// ErrDamaged; a damaged row breaks the deltas that follow it, up to the
 // next full row.
-func (d *decoder) decode(n, enc int, body []byte) ([]byte, error) {
+func (d *Decoder) Decode(n, enc int, body []byte) ([]byte, error) {
 	switch enc {
 	case encJSON:
 		d.full(n, body)
@@ -504,7 +508,7 @@ func (d *decoder) decode(n, enc int, body []byte) ([]byte, error) {
 	case encDelta:
 		if !d.ok || d.n != n-1 {
 			d.ok = false
-			return nil, fmt.Errorf("%w: sample %d follows a sample that is missing or damaged", errDamaged, n)
+			return nil, fmt.Errorf("%w: sample %d follows a sample that is missing or damaged", ErrDamaged, n)
 		}
 		d.ok = false
 		payload, err := d.inflate(body, d.payload)
@@ -512,26 +516,26 @@ func (d *decoder) decode(n, enc int, body []byte) ([]byte, error) {
 			return nil, err
 		}
 		if err := d.apply(payload); err != nil {
-			return nil, fmt.Errorf("%w: sample %d: %v", errDamaged, n, err)
+			return nil, fmt.Errorf("%w: sample %d: %v", ErrDamaged, n, err)
 		}
 		d.n, d.payload, d.ok = n, payload, true
 		return d.write(), nil
 	default:
 		d.ok = false
-		return nil, fmt.Errorf("%w: sample %d has unknown encoding %d", errDamaged, n, enc)
+		return nil, fmt.Errorf("%w: sample %d has unknown encoding %d", ErrDamaged, n, enc)
 	}
 }
 
-func (d *decoder) inflate(body, dict []byte) ([]byte, error) {
+func (d *Decoder) inflate(body, dict []byte) ([]byte, error) {
 	src := bytes.NewReader(body)
 	if d.inflater == nil {
 		d.inflater = flate.NewReaderDict(src, dict)
 	} else if err := d.inflater.(flate.Resetter).Reset(src, dict); err != nil {
-		return nil, fmt.Errorf("%w: %v", errDamaged, err)
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
 	payload, err := io.ReadAll(d.inflater)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errDamaged, err)
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
 	return payload, nil
 }
@@ -540,7 +544,7 @@ func (d *decoder) inflate(body, dict []byte) ([]byte, error) {
 // not a JSON array of objects is passed on as stored (old rows were never
 // checked) but breaks the deltas after it: delta rows only follow rows the
 // encoder wrote.
-func (d *decoder) full(n int, payload []byte) {
+func (d *Decoder) full(n int, payload []byte) {
 	objs, err := parseObjects(payload)
 	if err != nil {
 		d.ok = false
@@ -550,7 +554,7 @@ func (d *decoder) full(n int, payload []byte) {
 	d.t = d.timestamp()
 }
 
-func (d *decoder) timestamp() []byte {
+func (d *Decoder) timestamp() []byte {
 	if len(d.objs) == 0 {
 		return nil
 	}
@@ -566,7 +570,7 @@ func (o rawObject) get(key string) []byte {
 }
 
 // apply turns the last sample into the one a delta row describes.
-func (d *decoder) apply(payload []byte) error {
+func (d *Decoder) apply(payload []byte) error {
 	sc := &scanner{data: payload}
 	if err := sc.expect('{'); err != nil {
 		return err
@@ -616,7 +620,7 @@ func (d *decoder) apply(payload []byte) error {
 }
 
 // entries reads the "o" list into the new sample's objects.
-func (d *decoder) entries(sc *scanner, t []byte) ([]rawObject, error) {
+func (d *Decoder) entries(sc *scanner, t []byte) ([]rawObject, error) {
 	prev, prevT := d.objs, d.t
 	if err := sc.expect('['); err != nil {
 		return nil, err
@@ -794,7 +798,7 @@ func memberIndex(sc *scanner, o rawObject) (int, error) {
 }
 
 // write returns the current sample as the JSON array it was stored from.
-func (d *decoder) write() []byte {
+func (d *Decoder) write() []byte {
 	d.out.Reset()
 	d.out.WriteByte('[')
 	for i, o := range d.objs {

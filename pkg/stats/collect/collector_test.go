@@ -1,4 +1,4 @@
-package stats_test
+package collect_test
 
 import (
 	"context"
@@ -12,7 +12,10 @@ import (
 	"github.com/pion/transport/v5/test"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
 )
+
+var testSDK = stats.SDKInfo{SDK: "callstat", Version: "1.2.3", InstanceID: "0d6f1c1e-5b1a-4a53-9a0e-3f0c3c1b7a11", Platform: "linux/amd64 go1.26"}
 
 var (
 	errGetStats = errors.New("fake getStats failure")
@@ -183,10 +186,10 @@ func (h *logRecorder) find(msg string) []map[string]any {
 	return out
 }
 
-func newTestCollector(t *testing.T, sink stats.Sink, interval time.Duration, onSample func(stats.Sample)) (*stats.Collector, *logRecorder) {
+func newTestCollector(t *testing.T, sink stats.Sink, interval time.Duration, onSample func(stats.Sample)) (*collect.Collector, *logRecorder) {
 	t.Helper()
 	logs := &logRecorder{}
-	c := stats.NewCollector(stats.CollectorConfig{
+	c := collect.New(collect.Config{
 		Sink: sink, Interval: interval, SDK: testSDK, Logger: slog.New(logs), OnSample: onSample,
 	})
 	return c, logs
@@ -200,7 +203,7 @@ func end(callID string) stats.EndRecord {
 	return stats.EndRecord{CallID: callID, Participant: "bob", State: "Ended", EndedAt: time.Now()}
 }
 
-func stop(t *testing.T, c *stats.Collector, callID string, final bool) error {
+func stop(t *testing.T, c *collect.Collector, callID string, final bool) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -553,7 +556,7 @@ func TestCollectorClose(t *testing.T) {
 	for i := range 100 {
 		c.Start(&fakeSource{id: "late"}, rec(fmt.Sprint("late", i)))
 	}
-	if err := stop(t, c, "c0", true); !errors.Is(err, stats.ErrCollectorClosed) {
+	if err := stop(t, c, "c0", true); !errors.Is(err, collect.ErrClosed) {
 		t.Errorf("Stop after Close = %v, want ErrCollectorClosed", err)
 	}
 	if err := c.Close(); err != nil {
@@ -568,7 +571,7 @@ func TestCollectorClose(t *testing.T) {
 func TestCollectorStopContext(t *testing.T) {
 	defer test.CheckRoutines(t)()
 	block := make(chan struct{})
-	c := stats.NewCollector(stats.CollectorConfig{Sink: sinkFunc(func(ctx context.Context, b stats.Batch) ([]stats.Evicted, error) {
+	c := collect.New(collect.Config{Sink: sinkFunc(func(ctx context.Context, b stats.Batch) ([]stats.Evicted, error) {
 		<-block // a store stuck on a lock
 		return nil, nil
 	}), Interval: time.Hour, SDK: testSDK})
@@ -591,9 +594,9 @@ func (f sinkFunc) Write(ctx context.Context, b stats.Batch) ([]stats.Evicted, er
 }
 
 func TestCollectorDefaults(t *testing.T) {
-	c := stats.NewCollector(stats.CollectorConfig{})
+	c := collect.New(collect.Config{})
 	defer func() { _ = c.Close() }()
-	if c.Interval() != stats.DefaultInterval || stats.DefaultInterval != time.Second {
+	if c.Interval() != collect.DefaultInterval || collect.DefaultInterval != time.Second {
 		t.Errorf("Interval() = %v, want the seed's 1s", c.Interval())
 	}
 	// Without a sink nothing is stored, and nothing fails.

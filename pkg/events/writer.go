@@ -233,11 +233,11 @@ func (w *Writer) Hooks() call.Hooks {
 	}
 }
 
-// OnSample emits call:statsReceived; it is a stats.CollectorConfig.OnSample.
+// OnSample emits call:statsReceived; it is a collect.Config.OnSample.
 func (w *Writer) OnSample(s stats.Sample) { w.Emit(statsReceived(s)) }
 
 // OnSampleError emits call:statsReceived with the error that ended a call's
-// collection; it is a stats.CollectorConfig.OnSampleError.
+// collection; it is a collect.Config.OnSampleError.
 func (w *Writer) OnSampleError(callID, participant string, err error) {
 	w.Emit(Event{Type: TypeStatsReceived, Participant: participant, CallID: callID, Error: ErrorOf(err)})
 }

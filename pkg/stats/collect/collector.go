@@ -1,4 +1,9 @@
-package stats
+// Package collect is the stats collector's runtime: it samples every call
+// it tracks once per interval (Collector), commits the samples through a
+// stats.Sink with the log entries kept for them (LogBuffer, an slog
+// handler), and writes what the sink refuses to a stats file instead
+// (fallback.go).
+package collect
 
 import (
 	"container/heap"
@@ -8,29 +13,31 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // DefaultInterval is the seed's sampling period.
 const DefaultInterval = time.Second
 
-// ErrCollectorClosed is returned by Stop after Close.
-var ErrCollectorClosed = errors.New("stats collector closed")
+// ErrClosed is returned by Stop after Close.
+var ErrClosed = errors.New("stats collector closed")
 
 // Source is a call that can be sampled.
 type Source interface {
 	ID() string
-	CollectStats() (Report, error)
+	CollectStats() (stats.Report, error)
 }
 
-// CollectorConfig configures a Collector.
-type CollectorConfig struct {
-	Sink     Sink
+// Config configures a Collector.
+type Config struct {
+	Sink     stats.Sink
 	Interval time.Duration
-	SDK      SDKInfo
+	SDK      stats.SDKInfo
 	Logger   *slog.Logger
 	// OnSample, if set, sees every sample after it is taken, on the
 	// collector's goroutine; it must not block.
-	OnSample func(Sample)
+	OnSample func(stats.Sample)
 	// OnSampleError, if set, sees the failure that ends a call's
 	// collection, on the collector's goroutine; it must not block.
 	OnSampleError func(callID, participant string, err error)
@@ -54,7 +61,7 @@ type CollectorConfig struct {
 // committed as soon as it is taken, so a killed process loses at most one
 // interval.
 type Collector struct {
-	cfg CollectorConfig
+	cfg Config
 	log *slog.Logger
 
 	cmds   chan command
@@ -69,7 +76,7 @@ type Collector struct {
 
 	// Owned by the writer goroutine: what the sink refused, retried with
 	// every later commit (fallback.go).
-	pending   Batch
+	pending   stats.Batch
 	failing   bool
 	fallbacks []string // files written
 	lost      int      // samples neither stored nor written to a file
@@ -83,18 +90,18 @@ type command struct {
 
 type startReq struct {
 	e   *entry
-	rec CallRecord
+	rec stats.CallRecord
 }
 
 type stopReq struct {
 	key   string
-	end   EndRecord
+	end   stats.EndRecord
 	final bool
 	ack   chan error
 }
 
 type writeOp struct {
-	batch Batch
+	batch stats.Batch
 	ack   chan error // nil: nobody waits
 }
 
@@ -104,14 +111,14 @@ type entry struct {
 	participant string
 	next        time.Time
 	seq         int
-	index       int      // in the heap, -1 when not scheduled
-	prev        []Object // the last sample, for the interval's quality
+	index       int            // in the heap, -1 when not scheduled
+	prev        []stats.Object // the last sample, for the interval's quality
 }
 
 func entryKey(participant, callID string) string { return participant + "\x00" + callID }
 
-// NewCollector starts a collector. Close stops it.
-func NewCollector(cfg CollectorConfig) *Collector {
+// New starts a collector. Close stops it.
+func New(cfg Config) *Collector {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
@@ -141,7 +148,7 @@ func (c *Collector) Interval() time.Duration { return c.cfg.Interval }
 
 // Start begins collecting a call: its record is stored at once (making room
 // in the participant's ring), and it is sampled every interval until Stop.
-func (c *Collector) Start(src Source, rec CallRecord) {
+func (c *Collector) Start(src Source, rec stats.CallRecord) {
 	if rec.SDKVersion == "" {
 		rec.SDKVersion = c.cfg.SDK.Version
 	}
@@ -158,13 +165,13 @@ func (c *Collector) Start(src Source, rec CallRecord) {
 // Stop ends collection for a call: it takes a last sample when final is
 // true (the call's connection must still be open), stores it with the end
 // record, and returns once both are committed or ctx is done.
-func (c *Collector) Stop(ctx context.Context, end EndRecord, final bool) error {
+func (c *Collector) Stop(ctx context.Context, end stats.EndRecord, final bool) error {
 	req := &stopReq{key: entryKey(end.Participant, end.CallID), end: end, final: final, ack: make(chan error, 1)}
 	c.log.Info("Stopping call stats collection.", "call", end.CallID, "participant", end.Participant)
 	select {
 	case c.cmds <- command{stop: req}:
 	case <-c.ctx.Done():
-		return ErrCollectorClosed
+		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -228,7 +235,7 @@ func (c *Collector) schedule() {
 				}
 				// The call's record goes to the writer before any of its
 				// samples can: the store skips samples of unknown calls.
-				if !c.queue(writeOp{batch: Batch{Begins: []CallRecord{cmd.start.rec}}}) {
+				if !c.queue(writeOp{batch: stats.Batch{Begins: []stats.CallRecord{cmd.start.rec}}}) {
 					return
 				}
 				e.next = time.Now().Add(c.cfg.Interval)
@@ -239,7 +246,7 @@ func (c *Collector) schedule() {
 			}
 		case <-timer.C:
 			now := time.Now()
-			var batch Batch
+			var batch stats.Batch
 			for len(due) > 0 && !due[0].next.After(now) {
 				e := due[0]
 				s, err := c.sample(e)
@@ -270,7 +277,7 @@ func (c *Collector) schedule() {
 func (c *Collector) stopEntry(entries map[string]*entry, due *entryHeap, req *stopReq) {
 	e, ok := entries[req.key]
 	delete(entries, req.key)
-	var batch Batch
+	var batch stats.Batch
 	if ok {
 		scheduled := e.index >= 0
 		if scheduled {
@@ -284,9 +291,9 @@ func (c *Collector) stopEntry(entries map[string]*entry, due *entryHeap, req *st
 			}
 		}
 	}
-	batch.Ends = []EndRecord{req.end}
+	batch.Ends = []stats.EndRecord{req.end}
 	if !c.queue(writeOp{batch: batch, ack: req.ack}) {
-		req.ack <- ErrCollectorClosed
+		req.ack <- ErrClosed
 	}
 }
 
@@ -309,15 +316,15 @@ func (c *Collector) queue(op writeOp) bool {
 	}
 }
 
-func (c *Collector) sample(e *entry) (Sample, error) {
+func (c *Collector) sample(e *entry) (stats.Sample, error) {
 	r, err := e.src.CollectStats()
 	if err != nil {
-		return Sample{}, err
+		return stats.Sample{}, err
 	}
-	s := NewSample(c.cfg.SDK, e.callID, e.participant, e.seq, time.Now(), r)
+	s := stats.NewSample(c.cfg.SDK, e.callID, e.participant, e.seq, time.Now(), r)
 	// The MOS of the interval since the previous sample goes into the
 	// SDK entry; the collector is where both samples are at hand.
-	if q, ok := IntervalQuality(e.prev, s.Objects); ok {
+	if q, ok := stats.IntervalQuality(e.prev, s.Objects); ok {
 		q.SetOn(s.Objects[0])
 	}
 	e.prev = s.Objects
@@ -365,7 +372,7 @@ func (c *Collector) write() {
 	}
 	// What was logged since the last batch, up to Close, and one last try
 	// at what the sink refused.
-	var last Batch
+	var last stats.Batch
 	if c.cfg.Logs != nil {
 		last.Logs = c.cfg.Logs.Drain()
 	}
@@ -379,13 +386,13 @@ func (c *Collector) write() {
 
 // commit writes b, after whatever the sink refused before: a store that
 // was full or locked and recovers gets everything, in order.
-func (c *Collector) commit(b Batch) error {
+func (c *Collector) commit(b stats.Batch) error {
 	if c.cfg.Sink == nil {
 		return nil
 	}
 	if c.pending.Len() > 0 {
-		b = c.pending.merge(b)
-		c.pending = Batch{}
+		b = merge(c.pending, b)
+		c.pending = stats.Batch{}
 	}
 	// The store must finish even while the process shuts down: a batch in
 	// hand is exactly what must not be lost.
@@ -393,7 +400,7 @@ func (c *Collector) commit(b Batch) error {
 	defer cancel()
 	evicted, err := c.cfg.Sink.Write(ctx, b)
 	for _, ev := range evicted {
-		c.log.Info(EvictionMessage, "participant", ev.Participant, "call", ev.CallID)
+		c.log.Info(stats.EvictionMessage, "participant", ev.Participant, "call", ev.CallID)
 	}
 	if err != nil {
 		err = fmt.Errorf("storing %d samples: %w", len(b.Samples), err)

@@ -1,4 +1,4 @@
-package stats_test
+package collect_test
 
 import (
 	"errors"
@@ -11,7 +11,8 @@ import (
 
 	"github.com/pion/transport/v5/test"
 
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
+	"github.com/callstat/callstat/pkg/stats/format"
 )
 
 // A store that fails for a while and recovers gets every sample, in order,
@@ -66,7 +67,7 @@ func TestCollectorWritesAFallbackFile(t *testing.T) {
 	good := filepath.Join(dir, "fallback")
 	sink := newFakeSink()
 	sink.setErr(errSinkDown)
-	c := stats.NewCollector(stats.CollectorConfig{Sink: sink, Interval: testInterval, SDK: testSDK,
+	c := collect.New(collect.Config{Sink: sink, Interval: testInterval, SDK: testSDK,
 		Logger: slog.New(&logRecorder{}), FallbackDirs: []string{notADir, good}})
 	src := &fakeSource{id: "c1"}
 	c.Start(src, rec("c1"))
@@ -79,7 +80,7 @@ func TestCollectorWritesAFallbackFile(t *testing.T) {
 	}
 	_ = stop(t, c, "c1", true)
 	err := c.Close()
-	if !errors.Is(err, stats.ErrStatsNotStored) || !errors.Is(err, errSinkDown) {
+	if !errors.Is(err, collect.ErrNotStored) || !errors.Is(err, errSinkDown) {
 		t.Fatalf("Close() = %v, want ErrStatsNotStored wrapping the store's error", err)
 	}
 	files := c.FallbackFiles()
@@ -94,7 +95,7 @@ func TestCollectorWritesAFallbackFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = f.Close() }()
-	calls, err := stats.ReadFile(f)
+	calls, err := format.ReadFile(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestCollectorFallbackBounds(t *testing.T) {
 		dir := t.TempDir()
 		sink := newFakeSink()
 		sink.setErr(errSinkDown)
-		c := stats.NewCollector(stats.CollectorConfig{Sink: sink, Interval: testInterval, SDK: testSDK,
+		c := collect.New(collect.Config{Sink: sink, Interval: testInterval, SDK: testSDK,
 			FallbackDirs: []string{dir}, MaxPending: 3})
 		src := &fakeSource{id: "c1"}
 		c.Start(src, rec("c1"))
@@ -131,7 +132,7 @@ func TestCollectorFallbackBounds(t *testing.T) {
 			time.Sleep(testInterval) // polling a directory, not synchronising
 		}
 		_ = stop(t, c, "c1", true)
-		if err := c.Close(); !errors.Is(err, stats.ErrStatsNotStored) {
+		if err := c.Close(); !errors.Is(err, collect.ErrNotStored) {
 			t.Fatalf("Close() = %v", err)
 		}
 		total := 0
@@ -140,7 +141,7 @@ func TestCollectorFallbackBounds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			calls, err := stats.ReadFile(f)
+			calls, err := format.ReadFile(f)
 			_ = f.Close()
 			if err != nil {
 				t.Fatal(err)
@@ -156,10 +157,10 @@ func TestCollectorFallbackBounds(t *testing.T) {
 	t.Run("nowhere to write", func(t *testing.T) {
 		sink := newFakeSink()
 		sink.setErr(errSinkDown)
-		c := stats.NewCollector(stats.CollectorConfig{Sink: sink, Interval: time.Hour, SDK: testSDK})
+		c := collect.New(collect.Config{Sink: sink, Interval: time.Hour, SDK: testSDK})
 		c.Start(&fakeSource{id: "c1"}, rec("c1"))
 		_ = stop(t, c, "c1", true)
-		if err := c.Close(); !errors.Is(err, stats.ErrStatsNotStored) || !strings.Contains(err.Error(), "1 samples lost") {
+		if err := c.Close(); !errors.Is(err, collect.ErrNotStored) || !strings.Contains(err.Error(), "1 samples lost") {
 			t.Errorf("Close() = %v, want the lost samples counted", err)
 		}
 	})

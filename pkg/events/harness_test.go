@@ -10,6 +10,7 @@ import (
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
+	"github.com/callstat/callstat/pkg/stats/collect"
 )
 
 // harness is a signaling server on loopback with alice (registered,
@@ -58,6 +59,22 @@ func newHarness(t *testing.T, hooks call.Hooks) *harness {
 		}
 	}()
 	return h
+}
+
+// collectStatsHooks returns hooks that start collecting a call's stats when
+// it starts and stop, with a last sample, when it ends, as the softphone
+// does (cmd/callstat/internal/cmdutil).
+func collectStatsHooks(t *testing.T, col *collect.Collector) call.Hooks {
+	return call.Hooks{
+		CallStarted: func(c *call.Call) { col.Start(c, c.Record()) },
+		CallEnding: func(c *call.Call) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := col.Stop(ctx, c.EndRecord(), true); err != nil {
+				t.Errorf("call %s: could not store the call's last stats: %v", c.ID(), err)
+			}
+		},
+	}
 }
 
 func (h *harness) incoming(t *testing.T) *call.Call {

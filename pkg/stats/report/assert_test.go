@@ -1,4 +1,4 @@
-package stats_test
+package report_test
 
 import (
 	"errors"
@@ -6,34 +6,34 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 func TestParseAssertions(t *testing.T) {
 	tests := []struct {
 		expr string
-		want stats.Assertions
+		want report.Assertions
 	}{
 		{"", nil},
 		{"  ", nil},
-		{"mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms", stats.Assertions{
+		{"mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms", report.Assertions{
 			{Metric: "mos", Stat: "min", Op: ">=", Limit: 4, Text: "mos>=4.0"},
 			{Metric: "loss", Op: "<=", Limit: 1, Text: "loss<=1%"},
 			{Metric: "rtt", Stat: "p95", Op: "<=", Limit: 150, Text: "rtt<=150ms"},
 			{Metric: "jitter", Stat: "p95", Op: "<=", Limit: 30, Text: "jitter<=30ms"},
 		}},
-		{" mos.mean > 3.5 , rtt.p50 < 0.2s ,setup<=2s, loss<2", stats.Assertions{
+		{" mos.mean > 3.5 , rtt.p50 < 0.2s ,setup<=2s, loss<2", report.Assertions{
 			{Metric: "mos", Stat: "mean", Op: ">", Limit: 3.5, Text: "mos.mean > 3.5"},
 			{Metric: "rtt", Stat: "p50", Op: "<", Limit: 200, Text: "rtt.p50 < 0.2s"},
 			{Metric: "setup", Op: "<=", Limit: 2000, Text: "setup<=2s"},
 			{Metric: "loss", Op: "<", Limit: 2, Text: "loss<2"},
 		}},
-		{"RTT<=100", stats.Assertions{{Metric: "rtt", Stat: "p95", Op: "<=", Limit: 100, Text: "RTT<=100"}}},
-		{"jitter.p50>=0", stats.Assertions{{Metric: "jitter", Stat: "p50", Op: ">=", Limit: 0, Text: "jitter.p50>=0"}}},
+		{"RTT<=100", report.Assertions{{Metric: "rtt", Stat: "p95", Op: "<=", Limit: 100, Text: "RTT<=100"}}},
+		{"jitter.p50>=0", report.Assertions{{Metric: "jitter", Stat: "p50", Op: ">=", Limit: 0, Text: "jitter.p50>=0"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			got, err := stats.ParseAssertions(tt.expr)
+			got, err := report.ParseAssertions(tt.expr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,8 +71,8 @@ func TestParseAssertionsErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			_, err := stats.ParseAssertions(tt.expr)
-			var se *stats.AssertSyntaxError
+			_, err := report.ParseAssertions(tt.expr)
+			var se *report.AssertSyntaxError
 			if !errors.As(err, &se) {
 				t.Fatalf("err = %v, want an AssertSyntaxError", err)
 			}
@@ -89,10 +89,10 @@ func TestParseAssertionsErrors(t *testing.T) {
 }
 
 func TestAssertionsCheck(t *testing.T) {
-	good := stats.CallSummary{CallID: "c1", SetupMs: f(900),
-		MediaFigures: stats.MediaFigures{LossPercent: f(0.5), RTTP95Ms: f(120), RTTP50Ms: f(100),
+	good := report.CallSummary{CallID: "c1", SetupMs: f(900),
+		MediaFigures: report.MediaFigures{LossPercent: f(0.5), RTTP95Ms: f(120), RTTP50Ms: f(100),
 			JitterP95Ms: f(12), JitterP50Ms: f(5), MOSMin: f(4.1), MOSMean: f(4.3)}}
-	as, err := stats.ParseAssertions("mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms,setup<2s")
+	as, err := report.ParseAssertions("mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms,setup<2s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestAssertionsCheck(t *testing.T) {
 		t.Errorf("breaches:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 	// A limit finer than the unit's usual precision is printed whole.
-	fine, err := stats.ParseAssertions("setup<0.01ms,loss<=0.125%")
+	fine, err := report.ParseAssertions("setup<0.01ms,loss<=0.125%")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +138,8 @@ func TestAssertionsCheck(t *testing.T) {
 		{"rtt<=150", 150, true}, {"rtt<150", 150, false}, {"mos>=4", 4, true}, {"mos>4", 4, false},
 	}
 	for _, e := range edges {
-		as, _ := stats.ParseAssertions(e.expr)
-		s := stats.CallSummary{MediaFigures: stats.MediaFigures{RTTP95Ms: f(e.value), MOSMin: f(e.value)}}
+		as, _ := report.ParseAssertions(e.expr)
+		s := report.CallSummary{MediaFigures: report.MediaFigures{RTTP95Ms: f(e.value), MOSMin: f(e.value)}}
 		if held := len(as.Check(s)) == 0; held != e.holds {
 			t.Errorf("%s at %v: held = %v", e.expr, e.value, held)
 		}

@@ -1,4 +1,4 @@
-package stats_test
+package report_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/report"
 )
 
 func f(v float64) *float64 { return &v }
@@ -30,12 +31,12 @@ func TestSummarizer(t *testing.T) {
 	tests := []struct {
 		name    string
 		samples [][]stats.Object
-		want    stats.CallSummary
+		want    report.CallSummary
 	}{
 		{
 			name:    "nothing measured",
 			samples: [][]stats.Object{{sdk}},
-			want:    stats.CallSummary{Samples: 1},
+			want:    report.CallSummary{Samples: 1},
 		},
 		{
 			name: "loss, jitter and RTT from RTCP over ICE",
@@ -45,8 +46,8 @@ func TestSummarizer(t *testing.T) {
 				{sdk, pair("CP", true, 0.002), inbound("IT", 95, 5, 0.0125),
 					{"id": "OT", "type": "outbound-rtp", "packetsSent": 100.0}, remoteInbound(0.050)},
 			},
-			want: stats.CallSummary{Samples: 2,
-				MediaFigures: stats.MediaFigures{PacketsSent: 100, PacketsReceived: 95, PacketsLost: 5, LossPercent: f(5),
+			want: report.CallSummary{Samples: 2,
+				MediaFigures: report.MediaFigures{PacketsSent: 100, PacketsReceived: 95, PacketsLost: 5, LossPercent: f(5),
 					JitterP50Ms: f(3), JitterP95Ms: f(12.5), RTTP50Ms: f(40), RTTP95Ms: f(50)}},
 		},
 		{
@@ -54,14 +55,14 @@ func TestSummarizer(t *testing.T) {
 			samples: [][]stats.Object{
 				{sdk, pair("CP", true, 0.007), {"id": "RI", "type": "remote-inbound-rtp", "roundTripTime": 0.0, "roundTripTimeMeasurements": 0.0}},
 			},
-			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(7), RTTP95Ms: f(7)}},
+			want: report.CallSummary{Samples: 1, MediaFigures: report.MediaFigures{RTTP50Ms: f(7), RTTP95Ms: f(7)}},
 		},
 		{
 			name: "ICE RTT of the nominated pair, not another one",
 			samples: [][]stats.Object{
 				{sdk, pair("A", false, 0.100), pair("B", true, 0.003), pair("C", false, 0.200)},
 			},
-			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(3), RTTP95Ms: f(3)}},
+			want: report.CallSummary{Samples: 1, MediaFigures: report.MediaFigures{RTTP50Ms: f(3), RTTP95Ms: f(3)}},
 		},
 		{
 			name: "ICE RTT of the transport's selected pair first",
@@ -69,14 +70,14 @@ func TestSummarizer(t *testing.T) {
 				{sdk, {"id": "T", "type": "transport", "selectedCandidatePairId": "C"},
 					pair("B", true, 0.003), pair("C", false, 0.009)},
 			},
-			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(9), RTTP95Ms: f(9)}},
+			want: report.CallSummary{Samples: 1, MediaFigures: report.MediaFigures{RTTP50Ms: f(9), RTTP95Ms: f(9)}},
 		},
 		{
 			name: "ICE RTT of any pair when none is nominated",
 			samples: [][]stats.Object{
 				{sdk, pair("A", false, 0), pair("B", false, 0.004)},
 			},
-			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{RTTP50Ms: f(4), RTTP95Ms: f(4)}},
+			want: report.CallSummary{Samples: 1, MediaFigures: report.MediaFigures{RTTP50Ms: f(4), RTTP95Ms: f(4)}},
 		},
 		{
 			name: "packets sent summed over the outbound streams",
@@ -85,23 +86,23 @@ func TestSummarizer(t *testing.T) {
 					{"id": "OA", "type": "outbound-rtp", "packetsSent": 10.0},
 					{"id": "OB", "type": "outbound-rtp", "packetsSent": 20.0}},
 			},
-			want: stats.CallSummary{Samples: 1, MediaFigures: stats.MediaFigures{PacketsSent: 30}},
+			want: report.CallSummary{Samples: 1, MediaFigures: report.MediaFigures{PacketsSent: 30}},
 		},
 		{
 			name: "inbound summed over streams, worst jitter",
 			samples: [][]stats.Object{
 				{sdk, inbound("IA", 90, 10, 0.002), inbound("IB", 290, 10, 0.020)},
 			},
-			want: stats.CallSummary{Samples: 1,
-				MediaFigures: stats.MediaFigures{PacketsReceived: 380, PacketsLost: 20, LossPercent: f(5), JitterP50Ms: f(20), JitterP95Ms: f(20)}},
+			want: report.CallSummary{Samples: 1,
+				MediaFigures: report.MediaFigures{PacketsReceived: 380, PacketsLost: 20, LossPercent: f(5), JitterP50Ms: f(20), JitterP95Ms: f(20)}},
 		},
 		{
 			name: "negative packetsLost (duplicates) is no loss",
 			samples: [][]stats.Object{
 				{sdk, inbound("IT", 102, -2, 0)},
 			},
-			want: stats.CallSummary{Samples: 1,
-				MediaFigures: stats.MediaFigures{PacketsReceived: 102, PacketsLost: -2, LossPercent: f(0), JitterP50Ms: f(0), JitterP95Ms: f(0)}},
+			want: report.CallSummary{Samples: 1,
+				MediaFigures: report.MediaFigures{PacketsReceived: 102, PacketsLost: -2, LossPercent: f(0), JitterP50Ms: f(0), JitterP95Ms: f(0)}},
 		},
 		{
 			name: "a sample without the stream keeps the counters",
@@ -109,14 +110,14 @@ func TestSummarizer(t *testing.T) {
 				{sdk, inbound("IT", 99, 1, 0.001), {"id": "OT", "type": "outbound-rtp", "packetsSent": 7.0}},
 				{sdk},
 			},
-			want: stats.CallSummary{Samples: 2,
-				MediaFigures: stats.MediaFigures{PacketsSent: 7, PacketsReceived: 99, PacketsLost: 1,
+			want: report.CallSummary{Samples: 2,
+				MediaFigures: report.MediaFigures{PacketsSent: 7, PacketsReceived: 99, PacketsLost: 1,
 					LossPercent: f(1), JitterP50Ms: f(1), JitterP95Ms: f(1)}},
 		},
 		{
 			name:    "MOS: the worst interval and the mean, over the samples that have one",
 			samples: [][]stats.Object{{sdkMOS(4.4)}, {sdk}, {sdkMOS(3.0)}, {sdkMOS(4.1)}},
-			want:    stats.CallSummary{Samples: 4, MediaFigures: stats.MediaFigures{MOSMin: f(3.0), MOSMean: f(3.8333333333)}},
+			want:    report.CallSummary{Samples: 4, MediaFigures: report.MediaFigures{MOSMin: f(3.0), MOSMean: f(3.8333333333)}},
 		},
 		{
 			name: "percentiles over samples: p50 and p95 of twenty values",
@@ -127,14 +128,14 @@ func TestSummarizer(t *testing.T) {
 				}
 				return out
 			}(),
-			want: stats.CallSummary{Samples: 20,
-				MediaFigures: stats.MediaFigures{PacketsReceived: 200, LossPercent: f(0), JitterP50Ms: f(10),
+			want: report.CallSummary{Samples: 20,
+				MediaFigures: report.MediaFigures{PacketsReceived: 200, LossPercent: f(0), JitterP50Ms: f(10),
 					JitterP95Ms: f(19), RTTP50Ms: f(110), RTTP95Ms: f(119)}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var direct, fromJSON stats.Summarizer
+			var direct, fromJSON report.Summarizer
 			for _, s := range tt.samples {
 				direct.Add(s)
 				body, err := json.Marshal(s)
@@ -145,7 +146,7 @@ func TestSummarizer(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for name, got := range map[string]stats.CallSummary{"Add": direct.Summary(), "AddJSON": fromJSON.Summary()} {
+			for name, got := range map[string]report.CallSummary{"Add": direct.Summary(), "AddJSON": fromJSON.Summary()} {
 				if d := summaryDiff(got, tt.want); d != "" {
 					t.Errorf("%s: %s", name, d)
 				}
@@ -156,13 +157,13 @@ func TestSummarizer(t *testing.T) {
 
 // In-memory samples hold the counters' own integer types.
 func TestSummarizerIntegerCounters(t *testing.T) {
-	var z stats.Summarizer
+	var z report.Summarizer
 	z.Add([]stats.Object{
 		{"type": "outbound-rtp", "packetsSent": uint64(40)},
 		{"type": "inbound-rtp", "packetsReceived": uint32(30), "packetsLost": int64(10)},
 	})
-	want := stats.CallSummary{Samples: 1,
-		MediaFigures: stats.MediaFigures{PacketsSent: 40, PacketsReceived: 30, PacketsLost: 10,
+	want := report.CallSummary{Samples: 1,
+		MediaFigures: report.MediaFigures{PacketsSent: 40, PacketsReceived: 30, PacketsLost: 10,
 			LossPercent: f(25), JitterP50Ms: f(0), JitterP95Ms: f(0)}}
 	if d := summaryDiff(z.Summary(), want); d != "" {
 		t.Error(d)
@@ -170,7 +171,7 @@ func TestSummarizerIntegerCounters(t *testing.T) {
 }
 
 func TestSummarizerAddJSONError(t *testing.T) {
-	var z stats.Summarizer
+	var z report.Summarizer
 	if err := z.AddJSON([]byte(`{"not": "an array"}`)); err == nil {
 		t.Error("AddJSON(object) succeeded")
 	}
@@ -194,7 +195,7 @@ func TestSetCall(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var s stats.CallSummary
+			var s report.CallSummary
 			s.SetCall(rec, tt.end)
 			if s.CallID != "c" || s.Participant != "bob" || s.Direction != "outgoing" || s.Peer != "alice" || !s.Start.Equal(start) ||
 				s.EndState != tt.end.State || s.StatusCode != tt.end.StatusCode || s.Reason != tt.end.Reason || s.Error != tt.end.Error {
@@ -222,19 +223,19 @@ func TestPercentile(t *testing.T) {
 		{[]float64{3, 1, 2, 4}, 100, f(4)},
 	}
 	for _, tt := range tests {
-		if d := ptrDiff(fmt.Sprintf("p%v of %v", tt.p, tt.values), stats.Percentile(tt.values, tt.p), tt.want); d != "" {
+		if d := ptrDiff(fmt.Sprintf("p%v of %v", tt.p, tt.values), report.Percentile(tt.values, tt.p), tt.want); d != "" {
 			t.Error(d)
 		}
 	}
 	in := []float64{3, 1, 2}
-	stats.Percentile(in, 50)
+	report.Percentile(in, 50)
 	if in[0] != 3 {
 		t.Error("Percentile sorted its argument")
 	}
 }
 
 func TestSummaryJSONNulls(t *testing.T) {
-	b, err := json.Marshal(stats.CallSummary{CallID: "c", Samples: 1, MediaFigures: stats.MediaFigures{MOSMin: f(4.2)}})
+	b, err := json.Marshal(report.CallSummary{CallID: "c", Samples: 1, MediaFigures: report.MediaFigures{MOSMin: f(4.2)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func show(p *float64) string {
 	return fmt.Sprint(*p)
 }
 
-func summaryDiff(a, b stats.CallSummary) string {
+func summaryDiff(a, b report.CallSummary) string {
 	var d string
 	near := func(name string, x, y float64) {
 		if math.Abs(x-y) > 1e-9 {

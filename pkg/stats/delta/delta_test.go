@@ -1,4 +1,4 @@
-package store
+package delta
 
 import (
 	"encoding/json"
@@ -54,7 +54,7 @@ func FuzzDecodeDelta(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		d := newDecoder()
+		d := NewDecoder()
 		if d.full(0, prev); !d.ok {
 			t.Fatal("the base sample does not parse")
 		}

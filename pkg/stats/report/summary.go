@@ -1,4 +1,8 @@
-package stats
+// Package report sums calls up and gates them: a call's summary
+// (CallSummary, built by a Summarizer from its samples), a load run's
+// (LoadSummary), and the quality assertions of --assert checked against
+// either (Assertions).
+package report
 
 import (
 	"encoding/json"
@@ -6,6 +10,8 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // CallSummary is one row of "callstat summary": how a call went and the
@@ -53,7 +59,7 @@ type MediaFigures struct {
 }
 
 // SetCall fills the summary's description of the call from its records.
-func (s *CallSummary) SetCall(rec CallRecord, end EndRecord) {
+func (s *CallSummary) SetCall(rec stats.CallRecord, end stats.EndRecord) {
 	s.CallID, s.Participant, s.Direction, s.Peer, s.Start = rec.CallID, rec.Participant, rec.Direction, rec.Peer, rec.StartedAt
 	s.EndState, s.StatusCode, s.Reason, s.Error = end.State, end.StatusCode, end.Reason, end.Error
 	s.SetupMs, s.DurationMs = nil, nil
@@ -81,7 +87,7 @@ type Summarizer struct {
 
 // AddJSON feeds one stored sample (a JSON array of objects).
 func (z *Summarizer) AddJSON(body []byte) error {
-	var objs []Object
+	var objs []stats.Object
 	if err := json.Unmarshal(body, &objs); err != nil {
 		return fmt.Errorf("stats: decoding sample: %w", err)
 	}
@@ -92,7 +98,7 @@ func (z *Summarizer) AddJSON(body []byte) error {
 // Add feeds one sample. Counters are cumulative, so each sample replaces
 // the counts of the one before; a sample that lacks an object (the stream
 // had not started yet) leaves them as they were.
-func (z *Summarizer) Add(objs []Object) {
+func (z *Summarizer) Add(objs []stats.Object) {
 	z.samples++
 	var sent float64
 	var haveOutbound bool
@@ -103,8 +109,8 @@ func (z *Summarizer) Add(objs []Object) {
 				sent += v
 				haveOutbound = true
 			}
-		case IsSDKEntry(o):
-			if v, ok := o.Number(FieldMOS); ok {
+		case stats.IsSDKEntry(o):
+			if v, ok := o.Number(stats.FieldMOS); ok {
 				z.moses = append(z.moses, v)
 			}
 		}
@@ -112,11 +118,11 @@ func (z *Summarizer) Add(objs []Object) {
 	if haveOutbound {
 		z.sent = sent
 	}
-	if in := inboundOf(objs); in.present {
-		z.received, z.lost, z.haveInbound = in.received, in.lost, true
-		z.jitters = append(z.jitters, in.jitter*1000)
+	if in := stats.InboundOf(objs); in.Present {
+		z.received, z.lost, z.haveInbound = in.Received, in.Lost, true
+		z.jitters = append(z.jitters, in.Jitter*1000)
 	}
-	if rtt, ok := RoundTripTime(objs); ok {
+	if rtt, ok := stats.RoundTripTime(objs); ok {
 		z.rtts = append(z.rtts, rtt*1000)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/pkg/stats/collect"
 )
 
 // lines is an io.Writer that keeps what is written, safe for concurrent use.
@@ -264,8 +265,8 @@ func TestStreamOfARealCall(t *testing.T) {
 
 	var out lines
 	w := NewWriter(&out, Config{})
-	col := stats.NewCollector(stats.CollectorConfig{Interval: 100 * time.Millisecond, SDK: stats.SDKInfo{SDK: "callstat", InstanceID: "i"}, OnSample: w.OnSample, OnSampleError: w.OnSampleError})
-	h := newHarness(t, call.CollectStatsHooks(col).Join(w.Hooks()))
+	col := collect.New(collect.Config{Interval: 100 * time.Millisecond, SDK: stats.SDKInfo{SDK: "callstat", InstanceID: "i"}, OnSample: w.OnSample, OnSampleError: w.OnSampleError})
+	h := newHarness(t, collectStatsHooks(t, col).Join(w.Hooks()))
 
 	c, err := h.bob.Dial(t.Context(), "alice@example.com")
 	if err != nil {
