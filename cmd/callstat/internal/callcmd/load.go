@@ -18,7 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
-	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/stats"
@@ -76,7 +76,7 @@ type loadCalls struct {
 	mu   sync.Mutex
 	byID map[string]*loadCall
 	list []*loadCall // in the order placed
-	view *status.Load
+	view *ui.Load
 }
 
 func (l *loadCalls) add(c *call.Call) *loadCall {
@@ -146,7 +146,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 	}
 	started := time.Now()
 	usageAtStart := cmdutil.ProcessUsage()
-	view := status.NewLoad(opts.Calls, started)
+	view := ui.NewLoad(opts.Calls, started)
 	live, err := cmdutil.OpenLoadLive(f, opts.Events, view)
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func RunLoad(ctx context.Context, opts *Options) error {
 // placeCalls places the calls, at most opts.Concurrency at a time and
 // opts.RampPerSec a second, until all are placed or ctx is done, and
 // returns how many it placed once every call has ended.
-func placeCalls(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view *status.Load, calls *loadCalls) int {
+func placeCalls(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view *ui.Load, calls *loadCalls) int {
 	f := opts.Factory
 	slots := make(chan struct{}, opts.Concurrency)
 	var wg sync.WaitGroup
@@ -260,7 +260,7 @@ func placeCalls(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view 
 }
 
 // runLoadCall follows one call of a load run until it has ended.
-func runLoadCall(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view *status.Load, lc *loadCall) {
+func runLoadCall(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view *ui.Load, lc *loadCall) {
 	c := lc.c
 	up := hold(ctx, c, opts.Duration, func() { view.Connected(c.SetupTime()) })
 	failed := c.Err() != nil
@@ -274,7 +274,7 @@ func runLoadCall(ctx context.Context, opts *Options, sp *cmdutil.Softphone, view
 
 // logProgress logs the run's progress every loadLogInterval where no status
 // line shows it; the returned function stops it.
-func logProgress(f *cmdutil.Factory, view *status.Load) (stop func()) {
+func logProgress(f *cmdutil.Factory, view *ui.Load) (stop func()) {
 	if f.Status != nil {
 		return func() {}
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/buildinfo"
-	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
@@ -42,7 +42,7 @@ type Factory struct {
 	// Status draws status lines on stderr: set by the root command when
 	// stderr is a terminal and neither --quiet nor --no-progress is given
 	// (IO.ErrOut then writes through it).
-	Status *status.Terminal
+	Status *ui.Terminal
 	// InstanceID identifies this process in SDK entries.
 	InstanceID string
 }

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/status"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/events"
 	"github.com/callstat/callstat/pkg/stats"
@@ -16,7 +16,7 @@ import (
 // asked for). One per process, shared by its phones.
 type Live struct {
 	events   *events.Writer
-	view     *status.Calls // nil in load mode, which shows one line for the run
+	view     *ui.Calls // nil in load mode, which shows one line for the run
 	stopView func()
 	onStdout bool
 }
@@ -34,11 +34,11 @@ func OpenLive(f *Factory, eventsPath string) (*Live, error) {
 
 // OpenLoadLive is OpenLive for a load run: the status shows load, one line
 // for the whole run, instead of a line per call.
-func OpenLoadLive(f *Factory, eventsPath string, load *status.Load) (*Live, error) {
+func OpenLoadLive(f *Factory, eventsPath string, load *ui.Load) (*Live, error) {
 	return openLive(f, eventsPath, load)
 }
 
-func openLive(f *Factory, eventsPath string, load *status.Load) (*Live, error) {
+func openLive(f *Factory, eventsPath string, load *ui.Load) (*Live, error) {
 	l := &Live{onStdout: eventsPath == "-"}
 	if eventsPath != "" {
 		w, err := events.Open(eventsPath, f.IO.Out, events.Config{Logger: f.Logger, Now: f.Now})
@@ -50,10 +50,10 @@ func openLive(f *Factory, eventsPath string, load *status.Load) (*Live, error) {
 	switch {
 	case f.Status == nil:
 	case load != nil:
-		l.stopView = f.Status.Show(load, status.DefaultRefresh)
+		l.stopView = f.Status.Show(load, ui.DefaultRefresh)
 	default:
-		l.view = &status.Calls{OnChange: f.Status.Refresh}
-		l.stopView = f.Status.Show(l.view, status.DefaultRefresh)
+		l.view = &ui.Calls{OnChange: f.Status.Refresh}
+		l.stopView = f.Status.Show(l.view, ui.DefaultRefresh)
 	}
 	return l, nil
 }
