@@ -15,13 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
 
 // fixture is a real call's samples (callstat demo: a tone each way, audio
 // decoded), eleven seconds of them.
-const fixture = "../../../testdata/stats/call-11s.json"
+func fixture(tb testing.TB) string { return testdata.Path(tb, "stats", "call-11s.json") }
 
 var (
 	fixtureOnce    sync.Once
@@ -32,7 +33,7 @@ var (
 func loadFixture(tb testing.TB) [][]stats.Object {
 	tb.Helper()
 	fixtureOnce.Do(func() {
-		f, err := os.Open(fixture)
+		f, err := os.Open(fixture(tb))
 		if err != nil {
 			fixtureErr = err
 			return

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
@@ -26,7 +27,7 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "testdata", "token", "vectors.json"))
+	data, err := os.ReadFile(testdata.Path(t, "token", "vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
