@@ -3,17 +3,16 @@ package answercmd
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
+	"errors"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/stats"
 )
 
 // Options are answer's flags and dependencies.
@@ -68,7 +67,7 @@ caller's if --as is the caller. --as defaults to the parameters' callee.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return answerRun(cmd.Context(), opts)
 		},
 	}
 	cmdutil.AddClientFlags(cmd, f, &opts.ClientFlags)
@@ -78,138 +77,31 @@ caller's if --as is the caller. --as defaults to the parameters' callee.`,
 	return cmd
 }
 
-// Run answers calls until ctx is cancelled, --max-calls is reached, or the
-// signaling connection is lost.
-func Run(ctx context.Context, opts *Options) error {
+// answerRun answers calls until ctx is cancelled, --max-calls is reached,
+// or the signaling connection is lost.
+func answerRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	var (
-		mu    sync.Mutex
-		ended int
-	)
-	finished := make(chan struct{})
-	var finishOnce sync.Once
-	// The hook needs the softphone that runs it; calls can only arrive
-	// once it exists, but the pointer keeps that an explicit guarantee.
-	var softphone atomic.Pointer[cmdutil.Softphone]
-	hooks := call.Hooks{
-		CallEnding: func(c *call.Call) {
-			// The stats hook ran first and committed the call's end:
-			// its summary is complete.
-			if sp := softphone.Load(); sp != nil {
-				_, _ = cmdutil.PrintCallSummary(f, sp, c)
-			}
-			mu.Lock()
-			ended++
-			n := ended
-			mu.Unlock()
-
-			if opts.MaxCalls > 0 && n >= opts.MaxCalls {
-				finishOnce.Do(func() { close(finished) })
-			}
-		},
-	}
 	if err := opts.LoadTokens(ctx, f); err != nil {
 		return err
 	}
 	if opts.Tokens != nil && strings.TrimSpace(opts.As) == "" {
 		opts.As = opts.Tokens.Callee
 	}
-	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.As, true, hooks, 0)
+	live, err := cmdutil.OpenLive(f, opts.Events, nil)
 	if err != nil {
 		return err
 	}
-	softphone.Store(sp)
-	if opts.Registered != nil {
-		opts.Registered()
-	}
-
-	var (
-		handlers  sync.WaitGroup
-		recordErr error // the first call whose --record file failed
-		runErr    error
-	)
-	stop := make(chan struct{})
-loop:
-	for {
-		select {
-		case c := <-sp.Phone.Incoming():
-			handlers.Add(1)
-			go func() {
-				defer handlers.Done()
-				err := handle(ctx, sp.Log, opts, c, stop)
-				mu.Lock()
-				if err != nil && recordErr == nil {
-					recordErr = err
-				}
-				n := ended
-				mu.Unlock()
-				// For soaks: a leak shows as a trend across calls.
-				f.Logger.Debug("process resources", append([]any{"callsEnded", n}, cmdutil.ProcessResources().LogAttrs()...)...)
-			}()
-		case <-finished:
-			f.Logger.Info("reached --max-calls", "calls", opts.MaxCalls)
-			break loop
-		case <-ctx.Done():
-			// The far end hears why; Close would only say "closed".
-			for _, c := range sp.Phone.Calls() {
-				c.Hangup("interrupted by signal")
+	out := f.Output()
+	err = app.Answer(ctx, opts.Config(f, opts.As, live), app.AnswerConfig{
+		Duration:   opts.Duration,
+		MaxCalls:   opts.MaxCalls,
+		Registered: opts.Registered,
+		// Each call's summary, as "callstat summary" shows it.
+		Ended: func(_ *call.Call, sum stats.CallSummary, err error) {
+			if err == nil {
+				_ = out.Summaries([]stats.CallSummary{sum})
 			}
-			break loop
-		case <-sp.Phone.SignalingDone():
-			runErr = sp.Phone.SignalingErr()
-			f.Logger.Error("lost the signaling server; waiting for calls in progress to end", "err", runErr)
-			for _, c := range sp.Phone.Calls() {
-				select {
-				case <-c.Done():
-				case <-ctx.Done():
-				}
-			}
-			break loop
-		}
-	}
-	if err := sp.Close(); err != nil && runErr == nil {
-		runErr = err
-	}
-	// Every call has ended (Close waited for them): the handlers return.
-	close(stop)
-	handlers.Wait()
-	if runErr == nil {
-		runErr = recordErr
-	}
-	return runErr
-}
-
-// handle answers one call and, with --duration, hangs it up in time. It
-// returns once the call has ended (stop: the phone has closed, so the call
-// has too), with the call's recording error.
-func handle(ctx context.Context, log *slog.Logger, opts *Options, c *call.Call, stop <-chan struct{}) error {
-	if err := c.Answer(ctx); err != nil {
-		log.Warn("could not answer", "call", c.ID(), "err", err)
-	}
-	if opts.Duration > 0 {
-		select {
-		case <-c.Connected():
-			t := time.NewTimer(opts.Duration)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				c.Hangup("answerer duration " + opts.Duration.String() + " reached")
-			case <-c.Done():
-			case <-stop:
-			}
-		case <-c.Done():
-		case <-stop:
-		}
-	}
-	select {
-	case <-c.Done():
-		log.Info(cmdutil.Describe(c))
-	case <-stop:
-		<-c.Done()
-	}
-	if err := c.RecordErr(); err != nil {
-		log.Error("recording failed", "call", c.ID(), "err", err)
-		return fmt.Errorf("call %s: %w", c.ID(), err)
-	}
-	return nil
+		},
+	})
+	return opts.Explain(errors.Join(err, live.Close()))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 )
 
 func TestNewCmdAnswerTokenFlags(t *testing.T) {
@@ -34,8 +35,8 @@ func TestRunTokensForAnotherID(t *testing.T) {
 	f, _, _ := cmdutil.TestFactory(nil)
 	opts := &Options{Factory: f, As: "carol@x"}
 	opts.Server, opts.Store, opts.TokenFile = cmdutil.DefaultServer, filepath.Join(dir, "s.db"), params
-	err := Run(context.Background(), opts)
-	if !errors.Is(err, cmdutil.ErrTokens) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAuth || !strings.Contains(err.Error(), "not for carol@x") {
+	err := answerRun(context.Background(), opts)
+	if !errors.Is(err, app.ErrTokens) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAuth || !strings.Contains(err.Error(), "not for carol@x") {
 		t.Fatalf("err = %v, want ErrTokens (exit 9) naming carol@x", err)
 	}
 	if _, err := os.Stat(opts.Store); !os.IsNotExist(err) {

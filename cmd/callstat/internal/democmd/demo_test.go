@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 )
 
 func TestRun(t *testing.T) {
 	f, out, _ := cmdutil.TestFactory(nil)
 	dir := t.TempDir()
 	opts := &Options{Factory: f, Out: dir, Calls: 2, Duration: time.Second, Interval: 200 * time.Millisecond, ICELoopback: true}
-	if err := Run(context.Background(), opts); err != nil {
+	if err := demoRun(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{Caller, Callee} {
+	for _, p := range []string{app.DemoCaller, app.DemoCallee} {
 		files, _ := filepath.Glob(filepath.Join(dir, p, "*_sdk1.2.3-test_call_stats.json"))
 		if len(files) != 1 {
 			t.Errorf("%s: %d stats files, want 1", p, len(files))

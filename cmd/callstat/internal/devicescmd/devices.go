@@ -45,7 +45,7 @@ probes the device before dialling.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return devicesRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of {id, name, default}")
@@ -58,8 +58,8 @@ type jsonDevice struct {
 	Default bool   `json:"default"`
 }
 
-// Run lists the devices on stdout.
-func Run(_ context.Context, opts *Options) error {
+// devicesRun lists the devices on stdout.
+func devicesRun(_ context.Context, opts *Options) error {
 	f := opts.Factory
 	devs, err := opts.List(f.Logger)
 	if err != nil {

@@ -60,7 +60,7 @@ func TestRun(t *testing.T) {
 	}
 	t.Run("table", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, List: list(devs, nil)}); err != nil {
+		if err := devicesRun(context.Background(), &Options{Factory: f, List: list(devs, nil)}); err != nil {
 			t.Fatal(err)
 		}
 		want := "ID                   DEFAULT  NAME\n" +
@@ -72,7 +72,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("json", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, JSON: true, List: list(devs, nil)}); err != nil {
+		if err := devicesRun(context.Background(), &Options{Factory: f, JSON: true, List: list(devs, nil)}); err != nil {
 			t.Fatal(err)
 		}
 		var got []jsonDevice
@@ -85,20 +85,20 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("none", func(t *testing.T) {
 		f, out, errOut := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, List: list(nil, nil)}); err != nil {
+		if err := devicesRun(context.Background(), &Options{Factory: f, List: list(nil, nil)}); err != nil {
 			t.Fatal(err)
 		}
 		if out.Len() != 0 || !strings.Contains(errOut.String(), "no capture devices found") {
 			t.Errorf("stdout %q, stderr %q", out, errOut)
 		}
 		f, out, _ = cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, JSON: true, List: list(nil, nil)}); err != nil || strings.TrimSpace(out.String()) != "[]" {
+		if err := devicesRun(context.Background(), &Options{Factory: f, JSON: true, List: list(nil, nil)}); err != nil || strings.TrimSpace(out.String()) != "[]" {
 			t.Errorf("json of no devices: %q, %v", out, err)
 		}
 	})
 	t.Run("backend error", func(t *testing.T) {
 		f, _, _ := cmdutil.TestFactory(nil)
-		err := Run(context.Background(), &Options{Factory: f, List: list(nil, fmt.Errorf("%w: no audio backend", audio.ErrUserMedia))})
+		err := devicesRun(context.Background(), &Options{Factory: f, List: list(nil, fmt.Errorf("%w: no audio backend", audio.ErrUserMedia))})
 		if !errors.Is(err, audio.ErrUserMedia) || cmdutil.ExitCodeFor(err) != cmdutil.ExitUserMedia {
 			t.Errorf("err = %v", err)
 		}

@@ -5,13 +5,12 @@ package dumpcmd
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/stats"
-	"github.com/callstat/callstat/pkg/stats/store"
 )
 
 // Options are dump's flags and dependencies.
@@ -26,8 +25,8 @@ type Options struct {
 
 // Formats of the file dump writes.
 const (
-	FormatSeed      = "seed"
-	FormatInternals = "webrtc-internals"
+	FormatSeed      = app.FormatSeed
+	FormatInternals = app.FormatInternals
 )
 
 // NewCmdDump builds the command; runF replaces the run function in tests.
@@ -71,7 +70,7 @@ the stats file (the SDK's log download), and its path printed too.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return dumpRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Store, "store", f.DefaultStorePath(), "stats store file (env "+cmdutil.EnvStore+")")
@@ -82,98 +81,29 @@ the stats file (the SDK's log download), and its path printed too.`,
 	return cmd
 }
 
-// Run writes the file.
-func Run(ctx context.Context, opts *Options) error {
+// dumpRun writes the files and prints their paths.
+func dumpRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	st, err := cmdutil.OpenStoreToRead(ctx, opts.Store)
-	if err != nil {
-		return err
+	res, err := app.Dump(ctx, app.DumpConfig{
+		StorePath: opts.Store, StoreHint: "set --store or " + cmdutil.EnvStore, Participant: opts.Participant,
+		Dir: opts.Out, Stdout: f.IO.Out, Format: opts.Format, Logs: opts.Logs, Now: f.Now(), Version: f.Build.Version,
+	})
+	for _, id := range res.Truncated {
+		f.Logger.Warn("call longer than the webrtc-internals format holds: its series keep their last points, as Chrome's do",
+			"call", id, "points", stats.MaxInternalsPoints)
 	}
-	defer func() { _ = st.Close() }()
-	participant, err := st.ResolveParticipant(ctx, opts.Participant)
-	if err != nil {
-		return err
-	}
-	now := f.Now()
-	var path string
-	var n int
-	if opts.Format == FormatInternals {
-		var truncated []string
-		path, n, truncated, err = WriteInternals(ctx, st, participant, opts.Out, f.IO.Out, stats.InternalsFileName(now, f.Build.Version))
-		for _, id := range truncated {
-			f.Logger.Warn("call longer than the webrtc-internals format holds: its series keep their last points, as Chrome's do",
-				"call", id, "points", stats.MaxInternalsPoints)
-		}
-	} else {
-		path, n, err = Write(ctx, st, participant, opts.Out, f.IO.Out, stats.StatsFileName(now, f.Build.Version))
-	}
-	if err != nil {
-		return err
-	}
-	if n := st.Damaged(); n > 0 {
+	if res.Damaged > 0 {
 		// A row that cannot be read costs the samples up to the next
 		// keyframe (docs/stats-file.md#how-the-store-keeps-samples).
-		f.Logger.Warn("samples left out: their rows in the store are damaged", "samples", n)
+		f.Logger.Warn("samples left out: their rows in the store are damaged", "samples", res.Damaged)
 	}
-	if path != "" {
-		fmt.Fprintln(f.IO.Out, path)
-		f.Logger.Info("stats file written", "participant", participant, "calls", n, "path", path, "format", opts.Format)
+	if res.StatsPath != "" {
+		fmt.Fprintln(f.IO.Out, res.StatsPath)
+		f.Logger.Info("stats file written", "participant", res.Participant, "calls", res.Calls, "path", res.StatsPath, "format", opts.Format)
 	}
-	if opts.Logs {
-		path, n, err := WriteLogs(ctx, st, participant, opts.Out, stats.LogsFileName(now, f.Build.Version))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(f.IO.Out, path)
-		f.Logger.Info("logs file written", "participant", participant, "entries", n, "path", path)
+	if res.LogsPath != "" {
+		fmt.Fprintln(f.IO.Out, res.LogsPath)
+		f.Logger.Info("logs file written", "participant", res.Participant, "entries", res.Logs, "path", res.LogsPath)
 	}
-	return nil
-}
-
-// WriteLogs writes a participant's kept log entries to dir/name as NDJSON.
-// It returns the path and the number of entries.
-func WriteLogs(ctx context.Context, st *store.Store, participant, dir, name string) (string, int, error) {
-	return writeAtomic(dir, name, "logs", func(w io.Writer) (int, error) { return st.WriteLogsNDJSON(ctx, w, participant) })
-}
-
-// writeAtomic fills dir/name through stats.WriteFileAtomic and returns its
-// path and the count fill returned.
-func writeAtomic(dir, name, what string, fill func(io.Writer) (int, error)) (string, int, error) {
-	var n int
-	path, err := stats.WriteFileAtomic(dir, name, func(w io.Writer) error {
-		var err error
-		n, err = fill(w)
-		return err
-	})
-	if err != nil {
-		return "", 0, fmt.Errorf("writing the %s file in %s: %w", what, dir, err)
-	}
-	return path, n, nil
-}
-
-// Write writes a participant's ring into dir/name, or to stdout when dir is
-// "-". It returns the path written ("" for stdout) and the number of calls.
-func Write(ctx context.Context, st *store.Store, participant, dir string, stdout io.Writer, name string) (string, int, error) {
-	if dir == "-" {
-		n, err := st.WriteSeedJSON(ctx, stdout, participant)
-		return "", n, err
-	}
-	return writeAtomic(dir, name, "stats", func(w io.Writer) (int, error) { return st.WriteSeedJSON(ctx, w, participant) })
-}
-
-// WriteInternals is Write in the webrtc-internals format; it also returns
-// the calls whose series were cut to their last points.
-func WriteInternals(ctx context.Context, st *store.Store, participant, dir string, stdout io.Writer, name string) (string, int, []string, error) {
-	var truncated []string
-	fill := func(w io.Writer) (int, error) {
-		n, tr, err := st.WriteInternals(ctx, w, participant)
-		truncated = tr
-		return n, err
-	}
-	if dir == "-" {
-		n, err := fill(stdout)
-		return "", n, truncated, err
-	}
-	path, n, err := writeAtomic(dir, name, "stats", fill)
-	return path, n, truncated, err
+	return err
 }

@@ -94,7 +94,7 @@ func TestRun(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
 		outDir := filepath.Join(dir, "artifacts")
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir, Format: FormatSeed}); err != nil {
+		if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir, Format: FormatSeed}); err != nil {
 			t.Fatal(err)
 		}
 		path := strings.TrimSpace(out.String())
@@ -119,7 +119,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("stdout", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatSeed}); err != nil {
+		if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatSeed}); err != nil {
 			t.Fatal(err)
 		}
 		var ring [][]json.RawMessage
@@ -130,7 +130,7 @@ func TestRun(t *testing.T) {
 	t.Run("webrtc-internals", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
 		outDir := filepath.Join(dir, "internals")
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: outDir, Format: FormatInternals}); err != nil {
+		if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: outDir, Format: FormatInternals}); err != nil {
 			t.Fatal(err)
 		}
 		path := strings.TrimSpace(out.String())
@@ -152,7 +152,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("webrtc-internals on stdout", func(t *testing.T) {
 		f, out, _ := cmdutil.TestFactory(nil)
-		if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatInternals}); err != nil {
+		if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: "-", Format: FormatInternals}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := stats.ReadInternals(out); err != nil {
@@ -161,7 +161,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("unknown participant", func(t *testing.T) {
 		f, _, _ := cmdutil.TestFactory(nil)
-		err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "nobody", Out: dir})
+		err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Participant: "nobody", Out: dir})
 		if !errors.Is(err, store.ErrNoParticipant) {
 			t.Errorf("err = %v, want ErrNoParticipant", err)
 		}
@@ -169,7 +169,7 @@ func TestRun(t *testing.T) {
 	t.Run("ambiguous", func(t *testing.T) {
 		fill(t, storePath, "carol@example.com", 1)
 		f, _, _ := cmdutil.TestFactory(nil)
-		err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: dir})
+		err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Out: dir})
 		if !errors.Is(err, store.ErrAmbiguous) || !strings.Contains(err.Error(), "--participant") {
 			t.Errorf("err = %v, want ErrAmbiguous naming --participant", err)
 		}
@@ -180,7 +180,7 @@ func TestRun(t *testing.T) {
 		if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		err := Run(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: filepath.Join(blocker, "sub")})
+		err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Participant: "bob@example.com", Out: filepath.Join(blocker, "sub")})
 		if err == nil || out.Len() != 0 {
 			t.Errorf("err = %v, stdout %q: want an error and no path", err, out.String())
 		}
@@ -206,7 +206,7 @@ func TestRunDamagedRow(t *testing.T) {
 	f, out, _ := cmdutil.TestFactory(nil)
 	var logs strings.Builder
 	f.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: "-", Format: FormatSeed}); err != nil {
+	if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Out: "-", Format: FormatSeed}); err != nil {
 		t.Fatal(err)
 	}
 	calls, err := stats.ReadFile(strings.NewReader(out.String()))

@@ -46,7 +46,7 @@ func TestRunWithLogs(t *testing.T) {
 
 	f, out, _ := cmdutil.TestFactory(nil)
 	outDir := filepath.Join(dir, "artifacts")
-	if err := Run(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir, Logs: true}); err != nil {
+	if err := dumpRun(context.Background(), &Options{Factory: f, Store: storePath, Out: outDir, Logs: true}); err != nil {
 		t.Fatal(err)
 	}
 	paths := strings.Fields(out.String())

@@ -6,12 +6,12 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/signaling/webui"
@@ -83,7 +83,7 @@ from hostile or broken clients; 0 disables a limit.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return serveRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", f.EnvOr("CALLSTAT_LISTEN", "127.0.0.1:8080"), "address to listen on (env CALLSTAT_LISTEN)")
@@ -140,52 +140,35 @@ func orOff[T int | float64 | time.Duration](v T) T {
 	return v
 }
 
-// Run serves until ctx is cancelled.
-func Run(ctx context.Context, opts *Options) error {
+// serveRun serves until ctx is cancelled.
+func serveRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
 	page, err := webui.Handler(webui.Config{Version: f.Build.Version, TokenURL: opts.TokenURL})
 	if err != nil {
 		return fmt.Errorf("browser page: %w", err)
 	}
-	ln := opts.Listener
-	if ln == nil {
-		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen)
-		if err != nil {
-			return fmt.Errorf("cannot listen on %s: %w", opts.Listen, err)
-		}
-	}
-	srv := signaling.NewServer(signaling.ServerConfig{
-		Logger:                  f.Logger,
-		Software:                "callstat/" + f.Build.Version,
-		PingInterval:            opts.PingInterval,
-		PongWait:                opts.PingInterval*5/2 + time.Second,
-		HandshakeTimeout:        opts.HandshakeTimeout,
-		AllowedOrigins:          opts.AllowedOrigins,
-		Tokens:                  opts.Tokens,
-		TLS:                     opts.TLS,
-		MessageRate:             orOff(opts.RateLimit),
-		MessageBurst:            orOff(opts.RateBurst),
-		MaxConnsPerAddr:         orOff(opts.MaxConnsPerIP),
-		MaxRegistrationsPerAddr: orOff(opts.MaxRegsPerIP),
-		IdleTimeout:             orOff(opts.IdleTimeout),
+	err = app.ServeSignaling(ctx, app.SignalingServer{
+		Listener: opts.Listener,
+		Listen:   opts.Listen,
+		Config: signaling.ServerConfig{
+			Logger:                  f.Logger,
+			Software:                "callstat/" + f.Build.Version,
+			PingInterval:            opts.PingInterval,
+			PongWait:                opts.PingInterval*5/2 + time.Second,
+			HandshakeTimeout:        opts.HandshakeTimeout,
+			AllowedOrigins:          opts.AllowedOrigins,
+			Tokens:                  opts.Tokens,
+			TLS:                     opts.TLS,
+			MessageRate:             orOff(opts.RateLimit),
+			MessageBurst:            orOff(opts.RateBurst),
+			MaxConnsPerAddr:         orOff(opts.MaxConnsPerIP),
+			MaxRegistrationsPerAddr: orOff(opts.MaxRegsPerIP),
+			IdleTimeout:             orOff(opts.IdleTimeout),
+		},
+		Page:            page,
+		ShutdownTimeout: opts.ShutdownTimeout,
+		Ready:           opts.Ready,
 	})
-	mux := http.NewServeMux()
-	srv.Mount(mux)
-	mux.Handle("/", page)
-	addr := ln.Addr().String()
-	ws, web := "ws://", "http://"
-	if opts.TLS != nil {
-		ws, web = "wss://", "https://"
-	}
-	if opts.Tokens != nil {
-		f.Logger.Info("tokens required", "realm", opts.Realm, "ttl", opts.TokenTTL.String())
-	}
-	f.Logger.Info("signaling server listening", "ws", ws+addr+"/ws", "health", web+addr+"/healthz", "page", web+addr+"/")
-	if opts.Ready != nil {
-		opts.Ready(addr)
-	}
-	err = srv.Serve(ctx, ln, mux, opts.ShutdownTimeout)
-	f.Logger.Info("signaling server stopped")
 	if ctx.Err() != nil {
 		return nil // a signal is how a server is meant to stop
 	}

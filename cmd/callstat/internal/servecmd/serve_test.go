@@ -69,7 +69,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, &Options{Factory: f, Listener: ln, PingInterval: time.Second, ShutdownTimeout: time.Second,
+		done <- serveRun(ctx, &Options{Factory: f, Listener: ln, PingInterval: time.Second, ShutdownTimeout: time.Second,
 			Ready: func(a string) { ready <- a }})
 	}()
 	addr := <-ready
@@ -111,7 +111,7 @@ func TestRunListenError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = Run(context.Background(), &Options{Factory: f, Listen: ln.Addr().String(), PingInterval: time.Second})
+	err = serveRun(context.Background(), &Options{Factory: f, Listen: ln.Addr().String(), PingInterval: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
 		t.Errorf("err = %v, want a listen error", err)
 	}

@@ -5,13 +5,13 @@ package summarycmd
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/stats"
-	"github.com/callstat/callstat/pkg/stats/store"
 )
 
 // Options are summary's flags and dependencies.
@@ -56,7 +56,7 @@ breaches its assertion.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return summaryRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Store, "store", f.DefaultStorePath(), "stats store file (env "+cmdutil.EnvStore+")")
@@ -66,26 +66,12 @@ breaches its assertion.`,
 	return cmd
 }
 
-// Run prints the summaries and checks the assertions.
-func Run(ctx context.Context, opts *Options) error {
+// summaryRun prints the summaries and checks the assertions.
+func summaryRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	st, err := cmdutil.OpenStoreToRead(ctx, opts.Store)
+	rows, err := app.Summaries(ctx, opts.Store, "set --store or "+cmdutil.EnvStore, opts.Participant)
 	if err != nil {
 		return err
-	}
-	defer func() { _ = st.Close() }()
-	participant := opts.Participant
-	if participant != "" {
-		if participant, err = st.ResolveParticipant(ctx, participant); err != nil {
-			return err
-		}
-	}
-	rows, err := st.Summarize(ctx, participant)
-	if err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		return fmt.Errorf("%w: the store %s is empty", store.ErrNoParticipant, opts.Store)
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(f.IO.Out)
@@ -93,8 +79,8 @@ func Run(ctx context.Context, opts *Options) error {
 		if err := enc.Encode(rows); err != nil {
 			return err
 		}
-	} else if err := cmdutil.PrintSummaryTable(f.IO.Out, rows); err != nil {
+	} else if err := ui.PrintSummaryTable(f.IO.Out, rows); err != nil {
 		return err
 	}
-	return cmdutil.CheckAssertions(f, opts.Assertions, rows)
+	return f.Output().CheckAssertions(opts.Assertions, rows)
 }

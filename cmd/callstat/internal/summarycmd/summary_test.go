@@ -112,7 +112,7 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.Assertions = as
-		err = Run(context.Background(), &o)
+		err = summaryRun(context.Background(), &o)
 		return out.String(), errOut.String(), err
 	}
 
@@ -192,7 +192,7 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("no store", func(t *testing.T) {
 		f, _, _ := cmdutil.TestFactory(nil)
-		err := Run(context.Background(), &Options{Factory: f, Store: filepath.Join(dir, "missing.db")})
+		err := summaryRun(context.Background(), &Options{Factory: f, Store: filepath.Join(dir, "missing.db")})
 		if !errors.Is(err, store.ErrNoParticipant) || !strings.Contains(err.Error(), "no store at") {
 			t.Errorf("err = %v", err)
 		}

@@ -186,7 +186,7 @@ func TestRunServe(t *testing.T) {
 	ready := make(chan string, 1)
 	opts.Ready = func(a string) { ready <- a }
 	done := make(chan error, 1)
-	go func() { done <- RunServe(ctx, opts) }()
+	go func() { done <- tokenServeRun(ctx, opts) }()
 	base := "http://" + <-ready
 
 	type answer struct {
@@ -250,9 +250,9 @@ func TestRunServe(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("RunServe: %v", err)
+			t.Fatalf("tokenServeRun: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("RunServe did not stop")
+		t.Fatal("tokenServeRun did not stop")
 	}
 }

@@ -1,10 +1,15 @@
-// Package ui draws live status lines at the bottom of a terminal while
-// log lines scroll above them. A Terminal owns the stream (stderr): every
-// write goes through it, so a log line first clears the status lines, is
-// written whole, and the status is drawn again below it. What the lines say
-// is a View's business: Calls shows one line per call in progress; an
-// aggregate view (load mode's calls up/failed, setup p95, loss) is another
-// View on the same Terminal.
+// Package ui is callstat's terminal presentation: live status lines at the
+// bottom of a terminal while log lines scroll above them (Terminal, and
+// its views Calls and Load), what a run shows while its calls go (Live:
+// the status and the --events stream), and the results shown beside the
+// logs (Output: call summaries, --assert breaches, a load run's summary;
+// the summary table).
+//
+// A Terminal owns the stream (stderr): every write goes through it, so a
+// log line first clears the status lines, is written whole, and the
+// status is drawn again below it. What the lines say is a View's
+// business: Calls shows one line per call in progress; Load (load mode's
+// calls up/failed, setup p95, loss) is another View on the same Terminal.
 //
 // Status lines are only for terminals: on a pipe or a file (CI) callstat
 // never creates a Terminal, and stderr carries log lines only, without

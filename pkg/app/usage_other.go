@@ -1,6 +1,6 @@
 //go:build !unix
 
-package cmdutil
+package app
 
 // ProcessUsage is unknown here.
 func ProcessUsage() Usage { return Usage{PeakRSSBytes: -1} }

@@ -1,4 +1,4 @@
-package cmdutil
+package app
 
 import (
 	"os"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Resources is what a long-running process holds, logged by answer after
+// Resources is what a long-running process holds, logged by Answer after
 // every call so that a soak can see leaks ("process resources" at debug).
 type Resources struct {
 	Goroutines int

@@ -1,9 +1,9 @@
-package cmdutil
+package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +12,8 @@ import (
 )
 
 func ptr(v float64) *float64 { return &v }
+
+func testNow() time.Time { return time.UnixMilli(1700000000123) }
 
 func TestWriteSummariesAndBreaches(t *testing.T) {
 	row := stats.CallSummary{CallID: "c1", Participant: "bob", Start: time.UnixMilli(1_700_000_000_000), SetupMs: ptr(12), DurationMs: ptr(3000), EndState: "Ended", StatusCode: 200, Reason: "bye", Samples: 3,
@@ -22,12 +24,12 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name   string
-		format string
-		level  slog.Level
-		check  func(t *testing.T, stderr string)
+		name  string
+		json  bool
+		quiet bool
+		check func(t *testing.T, stderr string)
 	}{
-		{"text: the table, then the breach line", "text", slog.LevelInfo, func(t *testing.T, stderr string) {
+		{"text: the table, then the breach line", false, false, func(t *testing.T, stderr string) {
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if len(lines) != 3 || !strings.HasPrefix(lines[0], "CALL") || !strings.HasPrefix(lines[1], "c1 ") ||
 				!strings.Contains(lines[1], "0.50%") || !strings.Contains(lines[1], "  -  ") ||
@@ -35,7 +37,7 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 				t.Errorf("stderr:\n%s", stderr)
 			}
 		}},
-		{"json: every line a JSON object", "json", slog.LevelInfo, func(t *testing.T, stderr string) {
+		{"json: every line a JSON object", true, false, func(t *testing.T, stderr string) {
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			if len(lines) != 2 {
 				t.Fatalf("stderr:\n%s", stderr)
@@ -52,7 +54,7 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 				t.Errorf("breach line %v", breach)
 			}
 		}},
-		{"quiet: no summary, the breach still", "text", slog.LevelError, func(t *testing.T, stderr string) {
+		{"quiet: no summary, the breach still", false, true, func(t *testing.T, stderr string) {
 			if strings.TrimSpace(stderr) != "assertion failed: call c1: mos min is 4.10, limit >= 4.20 (mos>=4.2)" {
 				t.Errorf("stderr:\n%s", stderr)
 			}
@@ -60,20 +62,20 @@ func TestWriteSummariesAndBreaches(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, _, errOut := TestFactory(nil)
-			f.LogFormat, f.LogLevel = tt.format, tt.level
-			if err := WriteSummaries(f, []stats.CallSummary{row}); err != nil {
+			var errOut bytes.Buffer
+			o := &Output{W: &errOut, JSON: tt.json, Quiet: tt.quiet, Now: testNow}
+			if err := o.Summaries([]stats.CallSummary{row}); err != nil {
 				t.Fatal(err)
 			}
-			err := CheckAssertions(f, as, []stats.CallSummary{row})
-			if !errors.Is(err, stats.ErrAssertionFailed) || ExitCodeFor(err) != ExitAssert {
+			err := o.CheckAssertions(as, []stats.CallSummary{row})
+			if !errors.Is(err, stats.ErrAssertionFailed) {
 				t.Errorf("err = %v", err)
 			}
 			tt.check(t, errOut.String())
 		})
 	}
-	f, _, errOut := TestFactory(nil)
-	if err := CheckAssertions(f, as, []stats.CallSummary{{CallID: "ok",
+	var errOut bytes.Buffer
+	if err := (&Output{W: &errOut, Now: testNow}).CheckAssertions(as, []stats.CallSummary{{CallID: "ok",
 		MediaFigures: stats.MediaFigures{MOSMin: ptr(4.4), RTTP95Ms: ptr(10)}}}); err != nil || errOut.Len() != 0 {
 		t.Errorf("a call that meets the gate: err %v, stderr %q", err, errOut.String())
 	}
