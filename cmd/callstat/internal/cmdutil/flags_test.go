@@ -41,7 +41,7 @@ func TestConfigFlagError(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 	other := errors.New("boom")
-	if ConfigFlagError(other, clientFlagNames) != other {
+	if got := ConfigFlagError(other, clientFlagNames); !errors.Is(got, other) || got.Error() != other.Error() {
 		t.Error("an error that is no ConfigError changed")
 	}
 }
@@ -52,7 +52,7 @@ func TestExplainMicrophone(t *testing.T) {
 	if !errors.Is(err, audio.ErrUserMedia) || !strings.Contains(err.Error(), "use --audio tone") || !strings.Contains(err.Error(), "'callstat devices'") {
 		t.Errorf("mic: %v", err)
 	}
-	if err := tone.Explain(audio.ErrUserMedia); err != audio.ErrUserMedia {
+	if err := tone.Explain(audio.ErrUserMedia); !errors.Is(err, audio.ErrUserMedia) || err.Error() != audio.ErrUserMedia.Error() {
 		t.Errorf("tone: %v", err)
 	}
 	if mic.Explain(nil) != nil {
