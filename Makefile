@@ -49,7 +49,7 @@ deps:
 # tests (cmd/callstat/browser_test.go) run /usr/bin/chromium headless and
 # fail rather than skip without it. The ground-truth and bad-network tests
 # make network namespaces joined by a shaped link (iproute2;
-# cmd/callstat/internal/netlab: tc netem, or a userspace link where the
+# internal/testkit/netlab: tc netem, or a userspace link where the
 # kernel has no netem).
 test-deps: deps
 	@missing=""; \
@@ -100,7 +100,7 @@ reliability-long: test-deps
 BENCH_CALLS ?= 100,200,250,500
 BENCH_DURATION ?= 60s
 bench: build test-deps
-	$(GO) run ./cmd/callstat/internal/bench -binary $(BIN) -out docs/BENCHMARKS.md \
+	$(GO) run ./tools/bench -binary $(BIN) -out docs/BENCHMARKS.md \
 		-calls $(BENCH_CALLS) -duration $(BENCH_DURATION)
 
 lint: deps

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/call/audio"
 )
 
@@ -109,10 +110,7 @@ func TestAudioFilePlayed(t *testing.T) {
 	t.Parallel()
 	url, _ := serve(t)
 	dir := t.TempDir()
-	fixture, err := filepath.Abs("../../testdata/audio/two-tone-22k-stereo.wav")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixture := testdata.Path(t, "audio", "two-tone-22k-stereo.wav")
 	answerer(t, url, "alice@example.com", filepath.Join(dir, "alice.db"), "--audio", "file:"+fixture)
 	_, stderr, code := run(t, 30*time.Second, "call", "alice@example.com", "--from", "bob@example.com",
 		"--server", url, "--store", filepath.Join(dir, "bob.db"), "--ice-loopback",
@@ -284,7 +282,7 @@ func TestAudioSourceUnusable(t *testing.T) {
 	noPulse := "PULSE_SERVER=unix:" + filepath.Join(dir, "no-pulse-here")
 	noDevice := []string{noPulse, "ALSA_CONFIG_PATH=" + alsaConf}
 	truncated := filepath.Join(dir, "truncated.wav")
-	fixture, err := os.ReadFile("../../testdata/audio/two-tone-22k-stereo.wav")
+	fixture, err := os.ReadFile(testdata.Path(t, "audio", "two-tone-22k-stereo.wav"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/chromium"
+	"github.com/callstat/callstat/internal/testkit/chromium"
 
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/format"

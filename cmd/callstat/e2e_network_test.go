@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/netlab"
+	"github.com/callstat/callstat/internal/testkit/netlab"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 

@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/proclog"
+	"github.com/callstat/callstat/internal/testkit/proclog"
 )
 
 var binary string

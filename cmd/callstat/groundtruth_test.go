@@ -5,7 +5,7 @@ package main
 // Ground truth: callstat's statistics against network conditions the test
 // imposes. The answerer and the server run in one network namespace, the
 // caller in another, joined by a link with known delay, jitter and loss
-// (cmd/callstat/internal/netlab); the real binary places a real call over
+// (internal/testkit/netlab); the real binary places a real call over
 // it and the caller's stats file must report what the link did.
 
 import (
@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/netlab"
+	"github.com/callstat/callstat/internal/testkit/netlab"
 )
 
 // condition is one ground-truth run.

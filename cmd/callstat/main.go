@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/callstat/callstat/cmd/callstat/internal/root"
+	"github.com/callstat/callstat/cmd/callstat/internal/rootcmd"
 )
 
-func main() { os.Exit(root.Main()) }
+func main() { os.Exit(rootcmd.Main()) }

@@ -9,14 +9,15 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/callstat/callstat/internal/testkit/testdata"
 )
 
 // fixtureDir holds one example of every message; docs/protocol.md shows the
 // same examples, which TestFixturesAppearInProtocolDoc enforces.
-const (
-	fixtureDir  = "../../testdata/signaling"
-	protocolDoc = "../../docs/protocol.md"
-)
+func fixtureDir(t testing.TB) string { return testdata.Path(t, "signaling") }
+
+func protocolDoc(t testing.TB) string { return filepath.Join(testdata.Root(t), "docs", "protocol.md") }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -355,12 +356,12 @@ type fixture struct {
 
 func loadFixtures(t testing.TB) []fixture {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	paths, err := filepath.Glob(filepath.Join(fixtureDir(t), "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		t.Fatalf("no fixtures in %s", fixtureDir)
+		t.Fatalf("no fixtures in %s", fixtureDir(t))
 	}
 	var out []fixture
 	for _, p := range paths {
@@ -404,13 +405,13 @@ func TestFixtures(t *testing.T) {
 }
 
 func TestFixturesAppearInProtocolDoc(t *testing.T) {
-	doc, err := os.ReadFile(protocolDoc)
+	doc, err := os.ReadFile(protocolDoc(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range loadFixtures(t) {
 		if !bytes.Contains(doc, bytes.TrimSpace(f.data)) {
-			t.Errorf("%s does not show the example %s.json verbatim", protocolDoc, f.name)
+			t.Errorf("%s does not show the example %s.json verbatim", protocolDoc(t), f.name)
 		}
 	}
 }

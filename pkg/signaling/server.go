@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/callstat/callstat/pkg/httpserve"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
@@ -688,19 +689,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, h http.Handler, shu
 		cfg.NextProtos = []string{"http/1.1"} // WebSocket upgrades need HTTP/1.1
 		ln = tls.NewListener(ln, cfg)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("signaling: serve: %w", err)
-	case <-ctx.Done():
+	// The WebSocket connections are hijacked: the server's own Shutdown
+	// ends them before the HTTP server waits for its requests.
+	err := httpserve.Serve(ctx, hs, ln, shutdownTimeout, s.Shutdown)
+	if err != nil && ctx.Err() == nil { // serving failed; a shutdown error says whose
+		return fmt.Errorf("signaling: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	wsErr := s.Shutdown(sctx)
-	httpErr := hs.Shutdown(sctx)
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		httpErr = errors.Join(httpErr, err)
-	}
-	return errors.Join(wsErr, httpErr)
+	return err
 }

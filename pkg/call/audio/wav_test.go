@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/callstat/callstat/internal/testkit/testdata"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated fixtures in testdata/audio")
@@ -318,7 +320,7 @@ func TestWAVWriterRoundTrip(t *testing.T) {
 // 22.05 kHz 16-bit stereo, 700 Hz on the left and 1500 Hz on the right
 // (whole periods, so it loops without a click). Regenerate it with
 // go test ./pkg/call/audio -run TestFixture -update.
-const fixturePath = "../../../testdata/audio/two-tone-22k-stereo.wav"
+func fixturePath(t testing.TB) string { return testdata.Path(t, "audio", "two-tone-22k-stereo.wav") }
 
 func fixture() []byte {
 	const rate = 22050
@@ -334,18 +336,18 @@ func fixture() []byte {
 func TestFixture(t *testing.T) {
 	want := fixture()
 	if *update {
-		if err := os.WriteFile(fixturePath, want, 0o644); err != nil {
+		if err := os.WriteFile(fixturePath(t), want, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := os.ReadFile(fixturePath)
+	got, err := os.ReadFile(fixturePath(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale: run go test ./pkg/call/audio -run TestFixture -update", fixturePath)
+		t.Fatalf("%s is stale: run go test ./pkg/call/audio -run TestFixture -update", fixturePath(t))
 	}
-	mono, _, err := LoadWAV(fixturePath)
+	mono, _, err := LoadWAV(fixturePath(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callstat/callstat/internal/testkit/testdata"
 )
 
 type vector struct {
@@ -25,7 +26,7 @@ type vector struct {
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "token", "vectors.json"))
+	data, err := os.ReadFile(testdata.Path(t, "token", "vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

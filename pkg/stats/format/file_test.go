@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/report"
@@ -212,7 +213,7 @@ func TestReadFileRejects(t *testing.T) {
 // The example in testdata is a real "callstat demo" file; read it as a
 // consumer would.
 func TestExampleFile(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "..", "..", "testdata", "stats", "example_call_stats.json"))
+	f, err := os.Open(testdata.Path(t, "stats", "example_call_stats.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/format"
 	"github.com/callstat/callstat/pkg/stats/store"
@@ -22,7 +23,7 @@ import (
 
 // fixture is a real call's samples (callstat demo: a tone each way, audio
 // decoded), eleven seconds of them.
-const fixture = "../../../testdata/stats/call-11s.json"
+func fixture(tb testing.TB) string { return testdata.Path(tb, "stats", "call-11s.json") }
 
 var (
 	fixtureOnce    sync.Once
@@ -33,7 +34,7 @@ var (
 func loadFixture(tb testing.TB) [][]stats.Object {
 	tb.Helper()
 	fixtureOnce.Do(func() {
-		f, err := os.Open(fixture)
+		f, err := os.Open(fixture(tb))
 		if err != nil {
 			fixtureErr = err
 			return

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/stats/report"
 )
@@ -121,9 +122,9 @@ exits 13 when one is breached, with one line per breach on stderr:
 				return runF(cmd.Context(), opts)
 			}
 			if opts.Load {
-				return RunLoad(cmd.Context(), opts)
+				return loadRun(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return callRun(cmd.Context(), opts)
 		},
 	}
 	cmdutil.AddClientFlags(cmd, f, &opts.ClientFlags)
@@ -135,79 +136,52 @@ exits 13 when one is breached, with one line per breach on stderr:
 	return cmd
 }
 
-// Run places the call and waits for it to end.
-func Run(ctx context.Context, opts *Options) error {
+// callRun places the call and waits for it to end.
+func callRun(ctx context.Context, opts *Options) error {
 	f := opts.Factory
-	if err := opts.LoadTokens(ctx, f); err != nil {
+	if err := opts.resolveIDs(ctx); err != nil {
 		return err
 	}
-	if t := opts.Tokens; t != nil { // explicit ids win: the server judges them
-		opts.Callee, opts.From = cmp.Or(opts.Callee, t.Callee), cmp.Or(strings.TrimSpace(opts.From), t.Caller)
-	}
-	sp, err := cmdutil.OpenSoftphone(ctx, f, &opts.ClientFlags, opts.From, false, call.Hooks{}, opts.AnswerTimeout)
+	live, err := cmdutil.OpenLive(f, opts.Events, nil)
 	if err != nil {
 		return err
 	}
-	c, err := sp.Phone.Dial(ctx, opts.Callee)
-	if err != nil {
-		return errors.Join(err, sp.Close())
+	out := f.Output()
+	cfg := opts.Config(f, opts.From, live)
+	cfg.AnswerTimeout = opts.AnswerTimeout
+	res, err := app.Call(ctx, cfg, app.CallConfig{
+		Callee:   opts.Callee,
+		Duration: opts.Duration,
+		Placed: func(c *call.Call) {
+			if !live.EventsOnStdout() { // with --events -, call:start carries the id
+				fmt.Fprintln(f.IO.Out, c.ID())
+			}
+		},
+		// The call's summary, as "callstat summary" shows it.
+		Ended: func(_ *call.Call, sum report.CallSummary, err error) {
+			if err == nil {
+				_ = out.Summaries([]report.CallSummary{sum})
+			}
+		},
+	})
+	if err := errors.Join(err, live.Close()); err != nil || len(opts.Assertions) == 0 {
+		return opts.Explain(err)
 	}
-	if !sp.Live.EventsOnStdout() { // with --events -, call:start carries the id
-		fmt.Fprintln(f.IO.Out, c.ID())
+	if res.SummaryErr != nil {
+		return fmt.Errorf("%w: cannot check --assert: %v", app.ErrStore, res.SummaryErr)
 	}
-
-	hold(ctx, c, opts.Duration, nil)
-	// The call's last sample and end are committed before Done closes.
-	sum, sumErr := cmdutil.PrintCallSummary(f, sp, c)
-	sp.Log.Info(cmdutil.Describe(c))
-	storeErr := sp.Close()
-	if err := c.Err(); err != nil {
-		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
-	}
-	if err := c.RecordErr(); err != nil {
-		return errors.Join(fmt.Errorf("call %s: %w", c.ID(), err), storeErr)
-	}
-	if opts.Record != "" && c.ReceivedAudio().TotalSamplesReceived > 0 {
-		f.Logger.Info("received audio recorded", "file", opts.Record)
-	}
-	if storeErr != nil || len(opts.Assertions) == 0 {
-		return storeErr
-	}
-	if sumErr != nil {
-		return fmt.Errorf("%w: cannot check --assert: %v", cmdutil.ErrStore, sumErr)
-	}
-	return cmdutil.CheckAssertions(f, opts.Assertions, []report.CallSummary{sum})
+	return out.CheckAssertions(opts.Assertions, []report.CallSummary{res.Summary})
 }
 
-// hold keeps a call until it has ended: once it is connected, it hangs up
-// after duration (0: never, the far end ends it); a cancelled ctx (a
-// signal) hangs up at once. onConnected, if not nil, runs when the call
-// connects. hold reports whether the call connected.
-func hold(ctx context.Context, c *call.Call, duration time.Duration, onConnected func()) bool {
-	defer func() { <-c.Done() }()
-	select {
-	case <-c.Connected():
-	case <-ctx.Done():
-		c.Hangup("interrupted by signal")
-		return false
-	case <-c.Done():
-		return false
+// resolveIDs loads the token parameters, if asked for, and takes the
+// callee and --from from them where not given: explicit ids win, the
+// server judges them.
+func (opts *Options) resolveIDs(ctx context.Context) error {
+	if err := opts.LoadTokens(ctx, opts.Factory); err != nil {
+		return err
 	}
-	if onConnected != nil {
-		onConnected()
+	if t := opts.Tokens; t != nil {
+		opts.Callee, opts.From = cmp.Or(opts.Callee, t.Callee), cmp.Or(strings.TrimSpace(opts.From), t.Caller)
 	}
-	var timeout <-chan time.Time
-	if duration > 0 {
-		t := time.NewTimer(duration)
-		defer t.Stop()
-		timeout = t.C
-	}
-	select {
-	case <-timeout:
-		c.Hangup(fmt.Sprintf("call duration %s reached", duration))
-	case <-ctx.Done():
-		c.Hangup("interrupted by signal")
-	case <-c.Done():
-	}
-	return true
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 )
 
 func TestNewCmdCallTokenFlags(t *testing.T) {
@@ -58,8 +59,8 @@ func TestRunBadTokenFile(t *testing.T) {
 	f, _, _ := cmdutil.TestFactory(nil)
 	opts := &Options{Factory: f}
 	opts.Server, opts.Store, opts.TokenFile = cmdutil.DefaultServer, filepath.Join(dir, "s.db"), params
-	err := Run(context.Background(), opts)
-	if !errors.Is(err, cmdutil.ErrTokens) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAuth || !strings.Contains(err.Error(), "missing accountToken") {
+	err := callRun(context.Background(), opts)
+	if !errors.Is(err, app.ErrTokens) || cmdutil.ExitCodeFor(err) != cmdutil.ExitAuth || !strings.Contains(err.Error(), "missing accountToken") {
 		t.Fatalf("err = %v (exit %d), want ErrTokens naming what is missing, exit 9", err, cmdutil.ExitCodeFor(err))
 	}
 	if _, err := os.Stat(opts.Store); !os.IsNotExist(err) {

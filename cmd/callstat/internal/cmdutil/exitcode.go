@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/events"
@@ -55,9 +56,9 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitUsage
 	// Lost stats outrank how the call went: the artifact a CI job keeps is
 	// incomplete, and that must not pass for a mere call failure.
-	case errors.Is(err, store.ErrOpen), errors.Is(err, ErrStore):
+	case errors.Is(err, store.ErrOpen), errors.Is(err, app.ErrStore):
 		return ExitStore
-	case errors.Is(err, call.ErrAuth), errors.Is(err, ErrTokens):
+	case errors.Is(err, call.ErrAuth), errors.Is(err, app.ErrTokens):
 		return ExitAuth
 	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
 		errors.Is(err, call.ErrServerShutdown):
@@ -88,6 +89,3 @@ func ExitCodeFor(err error) ExitCode {
 		return ExitError
 	}
 }
-
-// ErrStore wraps failures to write the stats store.
-var ErrStore = errors.New("stats store error")

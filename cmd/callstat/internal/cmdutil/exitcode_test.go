@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/stats/report"
@@ -34,15 +35,15 @@ func TestExitCodeFor(t *testing.T) {
 		{wrap(fmt.Errorf("%w: %w", audio.ErrUserMedia, audio.ErrBadWAV)), ExitUserMedia},
 		{wrap(audio.ErrRecord), ExitError},
 		{wrap(store.ErrOpen), ExitStore},
-		{wrap(ErrStore), ExitStore},
+		{wrap(app.ErrStore), ExitStore},
 		{wrap(store.ErrNoParticipant), ExitNoData},
-		{errors.Join(wrap(call.ErrPeerLost), wrap(ErrStore)), ExitStore},
+		{errors.Join(wrap(call.ErrPeerLost), wrap(app.ErrStore)), ExitStore},
 		{wrap(report.ErrAssertionFailed), ExitAssert},
-		{errors.Join(wrap(report.ErrAssertionFailed), wrap(ErrStore)), ExitStore},
+		{errors.Join(wrap(report.ErrAssertionFailed), wrap(app.ErrStore)), ExitStore},
 		{wrap(call.ErrAuth), ExitAuth},
 		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
-		{wrap(ErrTokens), ExitAuth},
-		{errors.Join(wrap(call.ErrAuth), wrap(ErrStore)), ExitStore},
+		{wrap(app.ErrTokens), ExitAuth},
+		{errors.Join(wrap(call.ErrAuth), wrap(app.ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

@@ -1,5 +1,7 @@
 // Package cmdutil holds what every callstat command shares: the factory of
-// injected dependencies, the exit-code table, common flags and logging.
+// injected dependencies (streams, logger, build, environment, clock; it
+// builds no domain objects: pkg/app does), the exit-code table, and the
+// flags and environment variables several commands take.
 package cmdutil
 
 import (
@@ -14,8 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/buildinfo"
-	"github.com/callstat/callstat/cmd/callstat/internal/status"
-	"github.com/callstat/callstat/pkg/stats"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
+	"github.com/callstat/callstat/pkg/app"
 )
 
 // IOStreams are the process's standard streams: data to Out, everything
@@ -42,8 +44,8 @@ type Factory struct {
 	// Status draws status lines on stderr: set by the root command when
 	// stderr is a terminal and neither --quiet nor --no-progress is given
 	// (IO.ErrOut then writes through it).
-	Status *status.Terminal
-	// InstanceID identifies this process in SDK entries.
+	Status *ui.Terminal
+	// InstanceID identifies this process in the SDK entry of its samples.
 	InstanceID string
 }
 
@@ -59,13 +61,8 @@ func NewFactory() *Factory {
 	}
 }
 
-// SDKInfo is what the SDK entry of every sample says about this process.
-func (f *Factory) SDKInfo() stats.SDKInfo {
-	return stats.SDKInfo{SDK: "callstat", Version: f.Build.Version, InstanceID: f.InstanceID, Platform: stats.DefaultPlatform()}
-}
-
 // DefaultServer is the signaling URL clients use by default.
-const DefaultServer = "ws://127.0.0.1:8080/ws"
+const DefaultServer = app.DefaultServerURL
 
 // EnvOr returns the environment variable's value, or def.
 func (f *Factory) EnvOr(name, def string) string {
@@ -127,9 +124,20 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
+// Output shows results on stderr (call summaries, breaches of --assert, a
+// load run's summary) in the form --log-format and --quiet ask for. Make
+// it once the root command has set the logger up, and share it between
+// goroutines.
+func (f *Factory) Output() *ui.Output {
+	return &ui.Output{W: f.IO.ErrOut, JSON: f.LogFormat == "json", Quiet: f.LogLevel > slog.LevelInfo, Now: f.Now}
+}
+
 // StoredLogLevel is the level from which log entries are kept in the
 // store: info and above whatever the console shows (a --quiet CI run can
 // still dump its logs), and debug too with --log-level debug.
 func (f *Factory) StoredLogLevel() slog.Level { return min(f.LogLevel, slog.LevelInfo) }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// Discard is a logger that drops everything.
+var Discard = slog.New(slog.DiscardHandler)

@@ -13,7 +13,7 @@ import (
 
 func TestOpenLive(t *testing.T) {
 	f, out, _ := TestFactory(nil)
-	l, err := OpenLive(f, "-")
+	l, err := OpenLive(f, "-", nil)
 	if err != nil || !l.EventsOnStdout() {
 		t.Fatalf("OpenLive(-) = %v, on stdout %v", err, l != nil && l.EventsOnStdout())
 	}
@@ -21,7 +21,7 @@ func TestOpenLive(t *testing.T) {
 		t.Errorf("Close = %v; stdout %q, want nothing written without events", err, out.String())
 	}
 
-	_, err = OpenLive(f, filepath.Join(t.TempDir(), "missing", "ev.ndjson"))
+	_, err = OpenLive(f, filepath.Join(t.TempDir(), "missing", "ev.ndjson"), nil)
 	var fe *FlagError
 	if !errors.As(err, &fe) || !errors.Is(err, events.ErrOpen) || ExitCodeFor(err) != ExitUsage {
 		t.Errorf("OpenLive(unwritable) = %v, want a usage error wrapping events.ErrOpen", err)

@@ -1,27 +1,16 @@
 package cmdutil
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
-
-// ErrTokens: token parameters could not be read from --token-file or
-// fetched from --token-url.
-var ErrTokens = errors.New("cannot get token parameters")
 
 // Environment variables for the token flags. The key itself may come from
 // the environment, never from a flag: flag values show in ps.
@@ -124,63 +113,6 @@ func TLSClientConfig(caFile string) (*tls.Config, error) {
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
-// maxParamsBytes bounds a token parameters document.
-const maxParamsBytes = 64 << 10
-
-// LoadTokenParams reads token parameters from file ("-" for in) or
-// fetches them with GET from rawURL. Errors wrap ErrTokens.
-func LoadTokenParams(ctx context.Context, file, rawURL string, in io.Reader, tlsCfg *tls.Config) (*token.Params, error) {
-	var (
-		data   []byte
-		err    error
-		source string
-	)
-	switch {
-	case file == "-":
-		source = "standard input"
-		data, err = io.ReadAll(io.LimitReader(in, maxParamsBytes))
-	case file != "":
-		source = file
-		data, err = os.ReadFile(file)
-	default:
-		source = rawURL
-		data, err = fetchParams(ctx, rawURL, tlsCfg)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w from %s: %v", ErrTokens, source, err)
-	}
-	p, err := token.ParseParams(data)
-	if err != nil {
-		return nil, fmt.Errorf("%w from %s: %v", ErrTokens, source, err)
-	}
-	return &p, nil
-}
-
-func fetchParams(ctx context.Context, rawURL string, tlsCfg *tls.Config) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, http.NoBody)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	defer client.CloseIdleConnections()
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxParamsBytes))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s: %.200s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
-}
-
 // validateSecurity checks --token-file/--token-url and loads --ca-file.
 func (o *ClientFlags) validateSecurity() error {
 	if o.TokenFile != "" && o.TokenURL != "" {
@@ -201,35 +133,3 @@ func (o *ClientFlags) validateSecurity() error {
 
 // HasTokens reports whether --token-file or --token-url was given.
 func (o *ClientFlags) HasTokens() bool { return o.TokenFile != "" || o.TokenURL != "" }
-
-// LoadTokens reads the token parameters, if any were asked for, into
-// o.Tokens.
-func (o *ClientFlags) LoadTokens(ctx context.Context, f *Factory) error {
-	if !o.HasTokens() {
-		return nil
-	}
-	p, err := LoadTokenParams(ctx, o.TokenFile, o.TokenURL, f.IO.In, o.TLS)
-	if err != nil {
-		return err
-	}
-	o.Tokens = p
-	f.Logger.Info("token parameters loaded", "realm", p.Realm, "caller", p.Caller, "callee", p.Callee)
-	return nil
-}
-
-// credentials is what a phone sends: a call's credentials, or the token
-// it registers identity with.
-func (o *ClientFlags) credentials(identity string, register bool) (*signaling.Credentials, string, error) {
-	p := o.Tokens
-	if p == nil {
-		return nil, "", nil
-	}
-	if register {
-		tok, ok := p.TokenFor(identity)
-		if !ok {
-			return nil, "", fmt.Errorf("%w: they are for caller %s and callee %s, not for %s", ErrTokens, p.Caller, p.Callee, identity)
-		}
-		return nil, tok, nil
-	}
-	return &signaling.Credentials{Realm: p.Realm, AccountToken: p.AccountToken, FromToken: p.FromToken, ToToken: p.ToToken}, "", nil
-}

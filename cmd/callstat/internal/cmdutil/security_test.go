@@ -11,14 +11,13 @@ import (
 	"errors"
 	"math/big"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
@@ -153,64 +152,6 @@ func TestTLSFlags(t *testing.T) {
 
 const paramsJSON = `{"realm":"r","accountToken":"a","fromToken":"f","toToken":"t","caller":"sip:bob@x","callee":"sip:alice@x"}`
 
-func TestLoadTokenParams(t *testing.T) {
-	want := token.Params{Realm: "r", AccountToken: "a", FromToken: "f", ToToken: "t", Caller: "sip:bob@x", Callee: "sip:alice@x"}
-	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/callparameters":
-			_, _ = w.Write([]byte(paramsJSON))
-		case "/partial":
-			_, _ = w.Write([]byte(`{"realm":"r"}`))
-		case "/html":
-			_, _ = w.Write([]byte(`<html>`))
-		default:
-			http.Error(w, "no such page", http.StatusNotFound)
-		}
-	}))
-	defer hs.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedURL := "http://" + ln.Addr().String() + "/callparameters"
-	_ = ln.Close()
-
-	tests := []struct {
-		name      string
-		file, url string
-		stdin     string
-		wantErr   string
-	}{
-		{name: "file", file: writeFile(t, "p.json", paramsJSON)},
-		{name: "stdin", file: "-", stdin: paramsJSON},
-		{name: "url", url: hs.URL + "/callparameters"},
-		{name: "missing file", file: "/nonexistent/p.json", wantErr: "/nonexistent/p.json"},
-		{name: "not JSON", file: writeFile(t, "p.json", "realm=r"), wantErr: "not a token parameters object"},
-		{name: "incomplete", file: writeFile(t, "p.json", `{"realm":"r","caller":"c"}`), wantErr: "missing accountToken, fromToken, toToken, callee"},
-		{name: "HTTP 404", url: hs.URL + "/nope", wantErr: "HTTP 404"},
-		{name: "HTML page", url: hs.URL + "/html", wantErr: "not a token parameters object"},
-		{name: "partial answer", url: hs.URL + "/partial", wantErr: "missing"},
-		{name: "nothing listening", url: closedURL, wantErr: "connection refused"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, err := LoadTokenParams(context.Background(), tt.file, tt.url, strings.NewReader(tt.stdin), nil)
-			if tt.wantErr != "" {
-				if !errors.Is(err, ErrTokens) || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want ErrTokens containing %q", err, tt.wantErr)
-				}
-				if ExitCodeFor(err) != ExitAuth {
-					t.Errorf("exit code %d, want %d", ExitCodeFor(err), ExitAuth)
-				}
-				return
-			}
-			if err != nil || *p != want {
-				t.Fatalf("LoadTokenParams = %+v, %v", p, err)
-			}
-		})
-	}
-}
-
 func TestClientFlagsTokens(t *testing.T) {
 	f, _, _ := TestFactory(nil)
 	file := writeFile(t, "p.json", paramsJSON)
@@ -245,19 +186,15 @@ func TestClientFlagsTokens(t *testing.T) {
 	if err := o.LoadTokens(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
-	creds, tok, err := o.credentials("sip:bob@x", false)
-	if err != nil || tok != "" || creds == nil || creds.Realm != "r" || creds.AccountToken != "a" || creds.FromToken != "f" || creds.ToToken != "t" {
-		t.Errorf("caller credentials = %+v, %q, %v", creds, tok, err)
+	want := token.Params{Realm: "r", AccountToken: "a", FromToken: "f", ToToken: "t", Caller: "sip:bob@x", Callee: "sip:alice@x"}
+	if o.Tokens == nil || *o.Tokens != want {
+		t.Errorf("tokens %+v, want %+v", o.Tokens, want)
 	}
-	for id, want := range map[string]string{"sip:alice@x": "t", "alice@x": "t", "bob@x": "f"} {
-		if creds, tok, err := o.credentials(id, true); err != nil || creds != nil || tok != want {
-			t.Errorf("registering %s: %+v, %q, %v; want token %q", id, creds, tok, err, want)
-		}
+	if cfg := o.Config(f, "sip:bob@x"); cfg.Tokens != o.Tokens {
+		t.Error("the configuration does not carry the tokens")
 	}
-	if _, _, err := o.credentials("carol@x", true); !errors.Is(err, ErrTokens) || !strings.Contains(err.Error(), "not for carol@x") {
-		t.Errorf("registering a stranger: %v", err)
-	}
-	if c, tok, err := (&ClientFlags{}).credentials("x", true); c != nil || tok != "" || err != nil {
-		t.Errorf("without tokens: %+v %q %v", c, tok, err)
+	bad := ClientFlags{TokenFile: writeFile(t, "p.json", `{"realm":"r"}`)}
+	if err := bad.LoadTokens(context.Background(), f); !errors.Is(err, app.ErrTokens) || ExitCodeFor(err) != ExitAuth {
+		t.Errorf("incomplete parameters: %v (exit %d)", err, ExitCodeFor(err))
 	}
 }

@@ -3,18 +3,14 @@ package tokencmd
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/signaling"
+	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
 // ServeOptions are "token serve"'s flags and dependencies.
@@ -69,7 +65,7 @@ behind the application's own access control.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return RunServe(cmd.Context(), opts)
+			return tokenServeRun(cmd.Context(), opts)
 		},
 	}
 	addMintFlags(cmd, f, &opts.MintFlags)
@@ -79,79 +75,15 @@ behind the application's own access control.`,
 	return cmd
 }
 
-// RunServe serves until ctx is cancelled.
-func RunServe(ctx context.Context, opts *ServeOptions) error {
+// tokenServeRun serves until ctx is cancelled.
+func tokenServeRun(ctx context.Context, opts *ServeOptions) error {
 	f := opts.Factory
-	ln := opts.Listener
-	if ln == nil {
-		var err error
-		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", opts.Listen); err != nil {
-			return fmt.Errorf("cannot listen on %s: %w", opts.Listen, err)
-		}
+	handler := token.HandlerConfig{Mint: func() (token.Params, error) { return opts.mint(f.Now) }, Logger: f.Logger}
+	if len(opts.AllowedOrigins) > 0 {
+		handler.AllowOrigin = signaling.OriginChecker(opts.AllowedOrigins)
 	}
-	scheme := "http://"
-	if opts.TLS != nil {
-		ln = tls.NewListener(ln, opts.TLS)
-		scheme = "https://"
-	}
-	hs := &http.Server{
-		Handler:           opts.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(f.Logger.Handler(), slog.LevelDebug),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	addr := ln.Addr().String()
-	f.Logger.Info("token server listening", "url", scheme+addr+"/callparameters", "realm", opts.Realm,
-		"caller", opts.Caller, "callee", opts.Callee)
-	if opts.Ready != nil {
-		opts.Ready(addr)
-	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("token server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	f.Logger.Info("token server stopped")
-	return err
-}
-
-func (opts *ServeOptions) handler() http.Handler {
-	allowed := signaling.OriginChecker(opts.AllowedOrigins)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/callparameters", func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && len(opts.AllowedOrigins) > 0 && allowed(r) {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Add("Vary", "Origin")
-		}
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-		case http.MethodOptions:
-			w.Header().Set("Access-Control-Allow-Methods", "GET")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		default:
-			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
-			http.Error(w, "use GET", http.StatusMethodNotAllowed)
-			return
-		}
-		p, err := opts.mint(opts.Factory.Now)
-		if err != nil {
-			opts.Factory.Logger.Error("minting tokens failed", "err", err)
-			http.Error(w, "cannot mint tokens", http.StatusInternalServerError)
-			return
-		}
-		opts.Factory.Logger.Debug("token set served", "remote", r.RemoteAddr)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store") // every set is fresh
-		_ = json.NewEncoder(w).Encode(p)
+	return app.ServeTokens(ctx, app.TokenServer{
+		Listener: opts.Listener, Listen: opts.Listen, TLS: opts.TLS, Handler: handler,
+		Realm: opts.Realm, Caller: opts.Caller, Callee: opts.Callee, Logger: f.Logger, Ready: opts.Ready,
 	})
-	return mux
 }

@@ -101,7 +101,7 @@ AES-256-CBC tokens with an HMAC-SHA256 signature (docs/protocol.md).`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return Run(cmd.Context(), opts)
+			return tokenRun(cmd.Context(), opts)
 		},
 	}
 	addMintFlags(cmd, f, &opts.MintFlags)
@@ -109,8 +109,8 @@ AES-256-CBC tokens with an HMAC-SHA256 signature (docs/protocol.md).`,
 	return cmd
 }
 
-// Run prints one token set.
-func Run(_ context.Context, opts *Options) error {
+// tokenRun prints one token set.
+func tokenRun(_ context.Context, opts *Options) error {
 	p, err := opts.mint(opts.Factory.Now)
 	if err != nil {
 		return err

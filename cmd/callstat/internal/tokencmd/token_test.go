@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/internal/testkit/testdata"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
 
@@ -26,7 +27,7 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "testdata", "token", "vectors.json"))
+	data, err := os.ReadFile(testdata.Path(t, "token", "vectors.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestRunServe(t *testing.T) {
 	ready := make(chan string, 1)
 	opts.Ready = func(a string) { ready <- a }
 	done := make(chan error, 1)
-	go func() { done <- RunServe(ctx, opts) }()
+	go func() { done <- tokenServeRun(ctx, opts) }()
 	base := "http://" + <-ready
 
 	type answer struct {
@@ -249,9 +250,9 @@ func TestRunServe(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("RunServe: %v", err)
+			t.Fatalf("tokenServeRun: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("RunServe did not stop")
+		t.Fatal("tokenServeRun did not stop")
 	}
 }

@@ -1,7 +1,0 @@
-//go:build !unix
-
-package status
-
-import "os"
-
-func columns(*os.File) int { return 0 }
