@@ -58,6 +58,7 @@ type RecvStream struct {
 	duplicates                  uint64
 	discarded                   uint64
 	fecReceived, fecDiscarded   uint64
+	fecKnown                    bool
 	last                        time.Time
 	payloadType                 uint8
 	nack, pli, fir              uint32 // feedback we sent about it
@@ -282,12 +283,12 @@ func (s *RecvStream) Discarded(n int) {
 // FEC counts forward error correction the decoder received and, of that,
 // what it did not use (inbound-rtp.fecPacketsReceived and
 // fecPacketsDiscarded). For in-band FEC (Opus), a packet counts when the
-// decoder looked at its FEC data.
+// decoder looked at its FEC data. A decoder that handles FEC calls it
+// once it starts, even with zeros: until then the counters are unknown,
+// and the report leaves them out.
 func (s *RecvStream) FEC(received, discarded int) {
-	if received <= 0 && discarded <= 0 {
-		return
-	}
 	s.mu.Lock()
+	s.fecKnown = true
 	s.fecReceived += uint64(max(received, 0))
 	s.fecDiscarded += uint64(max(discarded, 0))
 	s.mu.Unlock()
@@ -309,6 +310,7 @@ func (s *RecvStream) Stats() Inbound {
 		LastPacketReceived:  s.last,
 		FECPacketsReceived:  s.fecReceived,
 		FECPacketsDiscarded: s.fecDiscarded,
+		FECCounted:          s.fecKnown,
 		NACKCount:           s.nack,
 		PLICount:            s.pli,
 		FIRCount:            s.fir,

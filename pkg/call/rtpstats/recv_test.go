@@ -107,7 +107,9 @@ func stream(n int, seq0, ts0 int64, delay func(i int) time.Duration, lose, dup f
 func TestJitterAndLossMatchRFC3550(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	uniform := func(spread time.Duration) func(int) time.Duration {
-		return func(int) time.Duration { return 50*time.Millisecond + time.Duration((rng.Float64()*2-1)*float64(spread)) }
+		return func(int) time.Duration {
+			return 50*time.Millisecond + time.Duration((rng.Float64()*2-1)*float64(spread))
+		}
 	}
 	for _, tc := range []struct {
 		name       string

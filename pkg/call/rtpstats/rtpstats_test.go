@@ -216,10 +216,13 @@ func TestFeedbackCounted(t *testing.T) {
 
 func TestDiscardedAndFEC(t *testing.T) {
 	s := &RecvStream{ssrc: testSSRC, rate: testRate, clockRate: testRate}
+	if s.Stats().FECCounted {
+		t.Error("FEC counted before any decoder reported it")
+	}
 	s.Discarded(3)
 	s.Discarded(-1)
 	s.FEC(5, 2)
-	if in := s.Stats(); in.PacketsDiscarded != 3 || in.FECPacketsReceived != 5 || in.FECPacketsDiscarded != 2 {
+	if in := s.Stats(); in.PacketsDiscarded != 3 || in.FECPacketsReceived != 5 || in.FECPacketsDiscarded != 2 || !in.FECCounted {
 		t.Errorf("%+v", in)
 	}
 }

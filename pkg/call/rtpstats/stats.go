@@ -30,8 +30,9 @@ type Inbound struct {
 	// Zero before the first packet.
 	LastPacketReceived time.Time
 	// Forward error correction the decoder received and did not use
-	// (RecvStream.FEC).
+	// (RecvStream.FEC); FECCounted once a decoder counts it.
 	FECPacketsReceived, FECPacketsDiscarded uint64
+	FECCounted                              bool
 	// Feedback we sent about the stream.
 	NACKCount, PLICount, FIRCount uint32
 
