@@ -409,7 +409,7 @@ func (c *Call) addMediaWorker() bool {
 }
 
 // addLocalAudio attaches the phone's audio track and starts the RTCP
-// readers that pion's stats and report interceptors depend on.
+// readers that callstat's statistics and XR interceptors depend on.
 func (c *Call) addLocalAudio() error {
 	var sender *webrtc.RTPSender
 	var receiver *webrtc.RTPReceiver
