@@ -381,7 +381,7 @@ func (b *reportBuilder) candidates() []stats.Object {
 			candidateInfo
 		}{cs, info}
 		out = append(out, staticObj(b, cs.ID, key, func() stats.Object {
-			o := b.object(cs.Type, cs.ID, 18)
+			o := b.object(cs.Type, cs.ID, 14)
 			o["transportId"] = transportID
 			o["address"] = cs.IP
 			o["ip"] = cs.IP
@@ -774,7 +774,7 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 	}
 	kind := t.Kind().String()
 
-	o := b.object(webrtc.StatsTypeInboundRTP, inID, 30)
+	o := b.object(webrtc.StatsTypeInboundRTP, inID, 28)
 	o["ssrc"] = ssrc
 	o["kind"] = kind
 	o["mediaType"] = kind // Firefox still sends W3C's former name
