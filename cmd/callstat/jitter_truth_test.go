@@ -17,17 +17,23 @@ type jitterPairs struct {
 	reported, link []float64
 }
 
-// ratio is the reported jitter over the link's, summed over the samples.
+// ratio is the median over the samples of the reported jitter over the
+// link's. The median, because callstat takes a packet's arrival time
+// after pion's socket read and SRTP, in a process: on a machine busy
+// with other work a late wake-up of the receiving process reads as jitter
+// for the samples that follow it (the link, at the kernel's side of the
+// TUN device, does not see it), and the median is what most samples say.
 func (p jitterPairs) ratio() float64 {
-	var r, l float64
+	var rs []float64
 	for i := range p.reported {
-		r += p.reported[i]
-		l += p.link[i]
+		if p.link[i] > 0 {
+			rs = append(rs, p.reported[i]/p.link[i])
+		}
 	}
-	if l == 0 {
+	if len(rs) == 0 {
 		return math.NaN()
 	}
-	return r / l
+	return median(rs)
 }
 
 // rfcJitterPairs pairs the caller's figures with the link's series. The
