@@ -71,6 +71,16 @@ type RecvStream struct {
 	srOctets  uint32
 }
 
+// setClockRate learns the codec's clock rate, if the stream was made
+// without one (by a receive path that asked for it before pion bound it).
+func (s *RecvStream) setClockRate(rate uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rate == 0 && rate != 0 {
+		s.rate, s.clockRate = rate, float64(rate)
+	}
+}
+
 // Received counts one RTP packet, b, that arrived at at: its sizes, its
 // sequence number (loss and duplicates) and its timestamp (jitter). A
 // packet that is not RTP version 2, is too short for its own header or

@@ -145,6 +145,7 @@ func (i *Interceptor) SendStream(ssrc, clockRate uint32) *SendStream {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if s, ok := i.send[ssrc]; ok {
+		s.setClockRate(clockRate)
 		return s
 	}
 	s := &SendStream{ssrc: ssrc, clockRate: clockRate}
@@ -161,6 +162,7 @@ func (i *Interceptor) RecvStream(ssrc, clockRate uint32) *RecvStream {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if s, ok := i.recv[ssrc]; ok {
+		s.setClockRate(clockRate)
 		return s
 	}
 	s := &RecvStream{ssrc: ssrc, clockRate: float64(clockRate), rate: clockRate}

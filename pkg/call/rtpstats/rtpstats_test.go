@@ -261,3 +261,20 @@ func TestNTP(t *testing.T) {
 		t.Error("signed24")
 	}
 }
+
+func TestStreamLearnsClockRate(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	i, _ := newTestInterceptor(t, c)
+	// A receive path may ask for its stream before pion binds it.
+	early := i.RecvStream(testSSRC, 0)
+	if s := i.RecvStream(testSSRC, testRate); s != early || s.Stats().ClockRate != testRate {
+		t.Errorf("receive stream: same %v, clock rate %d", s == early, s.Stats().ClockRate)
+	}
+	if s := i.RecvStream(testSSRC, 8000); s.Stats().ClockRate != testRate {
+		t.Errorf("clock rate changed to %d by a later call", s.Stats().ClockRate)
+	}
+	i.SendStream(1, 0)
+	if out := i.SendStream(1, testRate).Stats(); out.ClockRate != testRate {
+		t.Errorf("send stream clock rate %d", out.ClockRate)
+	}
+}

@@ -53,6 +53,16 @@ type sentReport struct {
 	at  time.Time
 }
 
+// setClockRate learns the codec's clock rate, if the stream was made
+// without one.
+func (s *SendStream) setClockRate(rate uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clockRate == 0 && rate != 0 {
+		s.clockRate = rate
+	}
+}
+
 // Sent counts one RTP packet that pion's writer took at start and handed
 // to the network by end (or, for a send path that bypasses pion, that was
 // produced at start and written by end).
