@@ -22,11 +22,13 @@ import (
 	"github.com/callstat/callstat/internal/testkit/netlab"
 )
 
-// condition is one ground-truth run.
+// condition is one ground-truth run. rfcJitter runs it on the userspace
+// link, which computes the RFC 3550 jitter of what it delivers.
 type condition struct {
-	name     string
-	cond     netlab.Condition
-	duration time.Duration
+	name      string
+	cond      netlab.Condition
+	duration  time.Duration
+	rfcJitter bool
 }
 
 // measured is what the caller's stats file says about a run.
@@ -36,9 +38,7 @@ type measured struct {
 	// every second, ICE's every 2 s. A busy machine (the processes, the
 	// userspace link) can only add to them.
 	rtts                      map[string][]float64 // by stats type
-	jitter                    float64              // median of the received stream's, ms
-	jitterMin                 float64              // the quietest second's, ms
-	jitters                   []float64            // every sample's, ms
+	jitters                   []float64            // the received stream's, every sample's, ms
 	inboundLoss, remoteLoss   float64              // over the call, percent
 	inboundTotal, remoteTotal float64              // packets the loss is out of
 	mosMean                   float64
@@ -46,20 +46,29 @@ type measured struct {
 	// The received audio's concealment over the call (inbound-rtp of the
 	// last sample), and the packets lost it stands for.
 	concealedSamples, concealmentEvents, inboundLost float64
+	// With rfcJitter: the reported jitter and the link's, per sample.
+	inboundJitter, remoteJitter jitterPairs
 }
 
-// Not parallel with the other end-to-end tests: the unimpaired run is the
-// jitter baseline, and a machine busy with other calls would raise it.
+// Not parallel with the other end-to-end tests: round-trip times and jitter
+// measure time, and a machine busy with other calls would add to them.
 func TestGroundTruth(t *testing.T) {
-	// The 30 s loss run goes alongside the three short ones, which run one
-	// after the other: two calls at a time keep the CPU quiet enough for
-	// timing figures, and the whole takes as long as the longest run.
-	lossRun := condition{"loss", netlab.Condition{Loss: 5}, 30 * time.Second}
+	// The 30 s loss run goes alongside the short ones, which run one after
+	// the other: two calls at a time keep the CPU quiet enough for timing
+	// figures.
+	lossRun := condition{"loss", netlab.Condition{Loss: 5}, 30 * time.Second, false}
 	chain := []condition{
-		{"none", netlab.Condition{}, 6 * time.Second},
-		{"delay", netlab.Condition{Delay: 50 * time.Millisecond}, 8 * time.Second},
-		{"jitter", netlab.Condition{Delay: 40 * time.Millisecond, Jitter: 15 * time.Millisecond}, 10 * time.Second},
+		{"none", netlab.Condition{}, 6 * time.Second, false},
+		{"delay", netlab.Condition{Delay: 50 * time.Millisecond}, 8 * time.Second, false},
 	}
+	// Delay variation of three sizes: under ±40 ms packets overtake each
+	// other, which RFC 3550 counts in arrival order.
+	jitterRuns := []condition{
+		{"jitter 5ms", netlab.Condition{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}, 12 * time.Second, true},
+		{"jitter 15ms", netlab.Condition{Delay: 40 * time.Millisecond, Jitter: 15 * time.Millisecond}, 12 * time.Second, true},
+		{"jitter 40ms", netlab.Condition{Delay: 60 * time.Millisecond, Jitter: 40 * time.Millisecond}, 12 * time.Second, true},
+	}
+	chain = append(chain, jitterRuns...)
 	// Outlives the subtests, whose own temporary directories do not.
 	dir := t.TempDir()
 	var mu sync.Mutex
@@ -90,7 +99,7 @@ func TestGroundTruth(t *testing.T) {
 		return
 	}
 
-	none, delay, loss, jitter := results["none"], results["delay"], results["loss"], results["jitter"]
+	none, delay, loss := results["none"], results["delay"], results["loss"]
 	// Round-trip times: a busy machine delays the processes and the
 	// userspace link, and that can only add to what is measured. So the
 	// accuracy is checked on the smallest value each source reported
@@ -158,17 +167,35 @@ func TestGroundTruth(t *testing.T) {
 			t.Errorf("summary --assert on the clean call: exit %d\n%s", code, errOut)
 		}
 	})
-	// A busy CPU delays the processes' packets too, which reads as jitter
-	// on the clean link for as long as it lasts; the link's jitter is
-	// there every second. So the quietest second of each call is compared
-	// (and the medians must still be in order).
-	t.Run("delay 40ms 15ms: jitter clearly above the unimpaired value", func(t *testing.T) {
-		if jitter.jitterMin < 2*none.jitterMin || jitter.jitterMin < none.jitterMin+5 || jitter.jitter <= none.jitter {
-			t.Errorf("jitter under delay 40ms 15ms: lowest %.2f ms, median %.2f ms; unimpaired: lowest %.2f ms, median %.2f ms. "+
-				"Want the lowest at least twice and 5 ms above the unimpaired one, and a higher median",
-				jitter.jitterMin, jitter.jitter, none.jitterMin, none.jitter)
-		}
-	})
+	// The jitter callstat reports, and the one the answerer's receiver
+	// reports carry, are RFC 3550's: within 10 % of what the link computed
+	// on the packets it delivered, at the same moments, in the median
+	// sample.
+	for _, c := range jitterRuns {
+		m := results[c.name]
+		t.Run(c.name+": RFC 3550 jitter within 10% of the link's", func(t *testing.T) {
+			for _, v := range []struct {
+				name  string
+				pairs jitterPairs
+			}{{"inbound-rtp", m.inboundJitter}, {"remote-inbound-rtp", m.remoteJitter}} {
+				r := v.pairs.ratio()
+				t.Logf("%s: reported mean %.2f ms, link %.2f ms; median ratio %.3f over %d samples", v.name,
+					mean(v.pairs.reported), mean(v.pairs.link), r, len(v.pairs.reported))
+				if len(v.pairs.reported) < 5 || !(r >= 0.9 && r <= 1.1) {
+					t.Errorf("%s jitter: reported %.2f ms, the link's RFC 3550 figure %.2f ms (median ratio %.3f): want within 10 %%",
+						v.name, v.pairs.reported, v.pairs.link, r)
+				}
+			}
+		})
+	}
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x / float64(len(xs))
+	}
+	return s
 }
 
 // groundTruthCall places one call across a lab under c and reads the
@@ -176,7 +203,11 @@ func TestGroundTruth(t *testing.T) {
 func groundTruthCall(t *testing.T, c condition, dir string) measured {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	lab, err := netlab.New(ctx, c.cond)
+	newLab := netlab.New
+	if c.rfcJitter {
+		newLab = netlab.NewUserspace
+	}
+	lab, err := newLab(ctx, c.cond)
 	if errors.Is(err, netlab.ErrNotRoot) {
 		t.Fatalf("%v (the ground-truth tests impose network conditions in namespaces they create)", err)
 	}
@@ -194,6 +225,11 @@ func groundTruthCall(t *testing.T, c condition, dir string) measured {
 		}
 	})
 	t.Logf("%s: link %s, %s", c.name, lab.Mode, c.cond)
+	if c.rfcJitter {
+		if err := lab.RecordRTPJitter(48000); err != nil { // Opus
+			t.Fatal(err)
+		}
+	}
 
 	aliceStore, bobStore := filepath.Join(dir, "alice.db"), filepath.Join(dir, "bob.db")
 	cli := func(args ...string) []string {
@@ -249,7 +285,11 @@ func groundTruthCall(t *testing.T, c condition, dir string) measured {
 		t.Fatalf("%d samples: RTCP RTT %v, ICE RTT %v, XR RTT %v, jitter %v", len(ss), rtcp, ice, xr, jit)
 	}
 	m.rtts = map[string][]float64{"remote-inbound-rtp": rtcp, "candidate-pair": ice, "remote-outbound-rtp": xr}
-	m.jitter, m.jitterMin, m.jitters = median(jit), slices.Min(jit), jit
+	if c.rfcJitter {
+		aToB, bToA := lab.RTPJitter()
+		m.inboundJitter, m.remoteJitter = rfcJitterPairs(t, ss, aToB, bToA)
+	}
+	m.jitters = jit
 	last := ss[len(ss)-1]
 	m.inboundLoss, m.inboundTotal = lossOf(t, last, "inbound-rtp")
 	m.remoteLoss, m.remoteTotal = lossOf(t, last, "remote-inbound-rtp")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -50,8 +52,12 @@ type Call struct {
 	pc      *webrtc.PeerConnection
 	getters pcGetters   // what pc's interceptors measure
 	cache   reportCache // what its stats reports reuse (report.go)
-	sender  *webrtc.RTPSender
-	audio   *gatedTrack // the phone's audio as this call sends it
+	cands   candidateBook
+	// The transport's selected candidate pair changes (W3C
+	// selectedCandidatePairChanges).
+	pairChanges atomic.Uint32
+	sender      *webrtc.RTPSender
+	audio       *gatedTrack // the phone's audio as this call sends it
 
 	// srcBase is the shared source's media-source figures when this call
 	// attached it: the call's own totals are measured from there.
@@ -67,7 +73,7 @@ type Call struct {
 	connected chan struct{}
 	done      chan struct{}
 	sigDone   <-chan struct{} // the signaling connection the call was set up on has ended
-	media     sync.WaitGroup  // RTP/RTCP readers
+	media     sync.WaitGroup  // RTP/RTCP readers, mDNS resolutions
 
 	mu          sync.Mutex
 	state       State
@@ -77,7 +83,8 @@ type Call struct {
 	endedAt     time.Time
 	err         error
 	tornDown    bool
-	answered    bool // incoming: answer sent; outgoing: answer applied
+	answered    bool   // incoming: answer sent; outgoing: answer applied
+	remoteUfrag string // the far end's description's, for its trickled candidates
 	// candidatesSent: our description carried every candidate
 	// (withCandidates); none is trickled.
 	candidatesSent bool
@@ -89,6 +96,7 @@ type Call struct {
 
 type pcEvent struct {
 	candidate  *webrtc.ICECandidate
+	resolved   *webrtc.ICECandidateInit // a far-end mDNS candidate, resolved
 	gathered   bool
 	dtlsClosed bool
 	bye        *Transition // the far end's RTCP BYE (hang-up.go)
@@ -347,7 +355,13 @@ func (c *Call) setupPC() error {
 	c.pc, c.getters = pc, getters
 	c.audio = newGatedTrack(c.p.cfg.Source.Track())
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			c.cands.addLocal(cand, c.p.pnet)
+		}
 		c.post(pcEvent{candidate: cand, gathered: cand == nil})
+	})
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(*webrtc.ICECandidatePair) {
+		c.pairChanges.Add(1)
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -380,7 +394,7 @@ func (c *Call) addMediaWorker() bool {
 }
 
 // addLocalAudio attaches the phone's audio track and starts the RTCP
-// readers that pion's stats and report interceptors depend on.
+// readers that callstat's statistics and XR interceptors depend on.
 func (c *Call) addLocalAudio() error {
 	var sender *webrtc.RTPSender
 	var receiver *webrtc.RTPReceiver
@@ -400,6 +414,7 @@ func (c *Call) addLocalAudio() error {
 		for _, tr := range c.pc.GetTransceivers() {
 			if tr.Sender() == s {
 				receiver = tr.Receiver()
+				preferOwnCodecs(tr, c.log)
 			}
 		}
 	}
@@ -539,8 +554,7 @@ func (c *Call) runIncoming() {
 		return
 	}
 	c.started()
-	err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: c.offer})
-	if err != nil {
+	if err := c.setRemoteDescription(webrtc.SDPTypeOffer, c.offer); err != nil {
 		c.refuse(fmt.Errorf("%w: unusable offer: %v", ErrProtocol, err))
 		return
 	}
@@ -655,7 +669,7 @@ func (c *Call) onMessage(m signaling.Message) {
 		if c.dir != Outgoing {
 			return
 		}
-		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+		if err := c.setRemoteDescription(webrtc.SDPTypeAnswer, m.SDP); err != nil {
 			err = fmt.Errorf("%w: unusable answer: %v", ErrProtocol, err)
 			c.fail(err, signaling.StatusMediaFailure, err.Error(), true)
 			return
@@ -752,9 +766,80 @@ func (c *Call) withCandidates(sdp string) string {
 	return d.SDP
 }
 
+// setRemoteDescription applies the far end's description. Its mDNS
+// candidates are resolved by the phone and added once they are (mdns.go).
+func (c *Call) setRemoteDescription(typ webrtc.SDPType, sdp string) error {
+	sdp, named := splitMDNSCandidates(sdp)
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
+		return err
+	}
+	media, ufrag := parseSDP(sdp)
+	if len(media) > 0 {
+		ufrag = media[0].ufrag // a section's own, else the session's
+	}
+	c.mu.Lock()
+	c.remoteUfrag = ufrag
+	c.mu.Unlock()
+	c.cands.addRemoteSDP(sdp)
+	for _, rc := range named {
+		index := uint16(max(rc.mLine, 0)) //nolint:gosec // a section index
+		c.resolveCandidate(webrtc.ICECandidateInit{Candidate: rc.line, SDPMid: &rc.mid, SDPMLineIndex: &index, UsernameFragment: &rc.ufrag})
+	}
+	return nil
+}
+
 func (c *Call) addRemoteCandidate(cand webrtc.ICECandidateInit) {
+	if isMDNSCandidate(cand.Candidate) {
+		c.resolveCandidate(cand)
+		return
+	}
+	ufrag := ""
+	if cand.UsernameFragment != nil {
+		ufrag = *cand.UsernameFragment
+	} else {
+		c.mu.Lock()
+		ufrag = c.remoteUfrag
+		c.mu.Unlock()
+	}
+	c.cands.addRemote(cand.Candidate, ufrag)
 	if err := c.pc.AddICECandidate(cand); err != nil {
 		c.log.Debug("remote candidate refused", "candidate", cand.Candidate, "err", err)
+	}
+}
+
+// resolveCandidate resolves a far-end mDNS candidate in the background
+// and hands it to the call's loop with its address.
+func (c *Call) resolveCandidate(cand webrtc.ICECandidateInit) {
+	if !c.addMediaWorker() {
+		return
+	}
+	go func() {
+		defer c.media.Done()
+		name := candidateAddress(cand.Candidate)
+		r, err := c.p.mdnsResolver()
+		var addr netip.Addr
+		if err == nil {
+			addr, err = r.resolve(c.ctx, name)
+		}
+		if err != nil {
+			c.log.Warn("far end's mDNS candidate not resolved", "candidate", cand.Candidate, "err", err)
+			return
+		}
+		c.log.Debug("far end's mDNS candidate resolved", "name", name, "address", addr.String())
+		cand.Candidate = withCandidateAddress(cand.Candidate, addr.String())
+		c.post(pcEvent{resolved: &cand})
+	}()
+}
+
+// preferOwnCodecs makes the answer state callstat's own format parameters
+// for each codec rather than the offer's: what a description says is what
+// its side wants to receive. pion copies the offer's otherwise, and a
+// stereo=1 in the offer (Firefox's) would ask the far end for stereo that
+// callstat only mixes down.
+func preferOwnCodecs(tr *webrtc.RTPTransceiver, log *slog.Logger) {
+	// Payload type 0: pion takes the negotiated one.
+	if err := tr.SetCodecPreferences([]webrtc.RTPCodecParameters{{RTPCodecCapability: audio.OpusCodec}}); err != nil {
+		log.Debug("the far end offered no codec of ours", "err", err)
 	}
 }
 
@@ -790,6 +875,8 @@ func (c *Call) remoteEnd(status int, reason string) {
 
 func (c *Call) onPCEvent(ev pcEvent) {
 	switch {
+	case ev.resolved != nil:
+		c.addRemoteCandidate(*ev.resolved)
 	case (ev.candidate != nil || ev.gathered) && c.sentCandidatesInSDP():
 		// The description carried them.
 	case ev.candidate != nil:

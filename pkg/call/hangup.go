@@ -70,7 +70,7 @@ func (c *Call) sendBye(status int, reason string) {
 	}
 }
 
-// readRTCP drains an RTCP stream (pion's stats and report interceptors
+// readRTCP drains an RTCP stream (callstat's statistics and XR interceptors
 // depend on it being read) and hands the far end's BYE to the call.
 func (c *Call) readRTCP(read func() ([]rtcp.Packet, interceptor.Attributes, error)) {
 	for {

@@ -78,3 +78,21 @@ func (n *phoneNet) isLoopback(name string) bool {
 	ifc, err := n.InterfaceByName(name)
 	return err == nil && ifc.Flags&net.FlagLoopback != 0
 }
+
+// isLocalIP reports whether ip is an address of one of the host's
+// interfaces.
+func (n *phoneNet) isLocalIP(ip net.IP) bool {
+	list, _ := n.Interfaces()
+	for _, ifc := range list {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}

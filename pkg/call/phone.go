@@ -19,11 +19,11 @@ import (
 	"github.com/google/uuid"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	pionstats "github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/call/rtcpxr"
+	"github.com/callstat/callstat/pkg/call/rtpstats"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -166,13 +166,20 @@ type Phone struct {
 	log  *slog.Logger
 	api  *webrtc.API
 	cert webrtc.Certificate
+	pnet *phoneNet
+
+	// The resolver of the far ends' mDNS candidates, opened by the first
+	// one (mdns.go).
+	mdnsMu     sync.Mutex
+	mdns       *mdnsResolver
+	mdnsClosed bool
 
 	// newPC serialises PeerConnection creation so that the getters our
 	// interceptors report during NewPeerConnection can be matched to the
 	// connection being created.
-	newPC     sync.Mutex
-	getterFor pionstats.Getter
-	xrFor     rtcpxr.Getter
+	newPC    sync.Mutex
+	statsFor *rtpstats.Interceptor
+	xrFor    rtcpxr.Getter
 
 	incoming chan *Call
 
@@ -209,9 +216,13 @@ func NewPhone(ctx context.Context, cfg Config) (*Phone, error) {
 	if cfg.ReconnectDelay <= 0 {
 		cfg.ReconnectDelay = DefaultReconnectDelay
 	}
-	p := &Phone{}
-	api, err := newAPI(cfg,
-		func(_ string, g pionstats.Getter) { p.getterFor = g },
+	pnet, err := newPhoneNet()
+	if err != nil {
+		return nil, err
+	}
+	p := &Phone{pnet: pnet}
+	api, err := newAPI(cfg, pnet,
+		func(_ string, i *rtpstats.Interceptor) { p.statsFor = i },
 		func(_ string, g rtcpxr.Getter) { p.xrFor = g })
 	if err != nil {
 		return nil, err
@@ -266,8 +277,8 @@ func (p *Phone) connect(ctx context.Context) (signaling.Conn, error) {
 
 // pcGetters are what a PeerConnection's own interceptors measure.
 type pcGetters struct {
-	rtp pionstats.Getter // RTP stream counters and RTCP sender/receiver reports
-	xr  rtcpxr.Getter    // round-trip times from RTCP XR (remote-outbound-rtp)
+	rtp *rtpstats.Interceptor // RTP stream figures, and the RTCP reports that carry them
+	xr  rtcpxr.Getter         // round-trip times from RTCP XR (remote-outbound-rtp)
 }
 
 // newPeerConnection creates a PeerConnection and returns it with the
@@ -275,15 +286,15 @@ type pcGetters struct {
 func (p *Phone) newPeerConnection(cfg webrtc.Configuration) (*webrtc.PeerConnection, pcGetters, error) {
 	p.newPC.Lock()
 	defer p.newPC.Unlock()
-	p.getterFor, p.xrFor = nil, nil
+	p.statsFor, p.xrFor = nil, nil
 	pc, err := p.api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, pcGetters{}, err
 	}
-	return pc, pcGetters{rtp: p.getterFor, xr: p.xrFor}, nil
+	return pc, pcGetters{rtp: p.statsFor, xr: p.xrFor}, nil
 }
 
-func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpxr.NewPeerConnectionCallback) (*webrtc.API, error) {
+func newAPI(cfg Config, pnet *phoneNet, onStats func(string, *rtpstats.Interceptor), onXR rtcpxr.NewPeerConnectionCallback) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: audio.OpusCodec,
@@ -292,39 +303,26 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 		return nil, fmt.Errorf("call: registering opus: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	// Our own stats interceptor gives the sender-side counters and the
-	// RTCP-derived figures that pion's GetStats leaves out. It must come
-	// before the default interceptors: registered after the report
-	// interceptors it never sees their sender reports, and the round-trip
-	// time stays zero.
-	statsFactory, err := pionstats.NewInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("call: stats interceptor: %w", err)
-	}
-	statsFactory.OnNewPeerConnection(onGetter)
+	// callstat's own statistics see every RTP and RTCP packet and send the
+	// RTCP sender and receiver reports from the same figures
+	// (pkg/call/rtpstats). Registered first, it is the innermost: it
+	// counts what reaches the network and sees the RTCP the others write.
+	statsFactory := rtpstats.NewFactory()
+	statsFactory.OnNewPeerConnection(onStats)
 	ir.Add(statsFactory)
-	// RTCP XR round-trip times for remote-outbound-rtp. After the stats
-	// interceptor so that it sees our XR packets too, like every report.
+	// RTCP XR round-trip times for remote-outbound-rtp.
 	xrFactory := rtcpxr.NewFactory()
 	xrFactory.OnNewPeerConnection(onXR)
 	ir.Add(xrFactory)
-	// Of pion's default interceptors only the RTCP reports serve an
-	// audio call. NACK and the simulcast headers are for video; TWCC
-	// feedback feeds a congestion controller nobody runs; pion's own stats
-	// interceptor would count every packet a second time for an
-	// inbound-rtp that the report builds from ours. Each costs work per
-	// packet, which at hundreds of calls is what limits a process.
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
-		return nil, fmt.Errorf("call: interceptors: %w", err)
-	}
+	// None of pion's default interceptors: its RTCP report interceptors
+	// are replaced by ours (they kept figures of their own), and NACK,
+	// the simulcast headers and TWCC serve video or a congestion
+	// controller nobody runs, at a cost per packet.
 	se := webrtc.SettingEngine{LoggerFactory: PionLoggerFactory{Logger: cfg.Logger}}
-	pnet, err := newPhoneNet()
-	if err != nil {
-		return nil, err
-	}
 	se.SetNet(pnet)
-	// mDNS would send multicast queries off the host; calls here use plain
-	// addresses.
+	// pion's mDNS would open a multicast socket per connection; the far
+	// end's mDNS candidates are resolved by the phone instead (mdns.go),
+	// and our own host candidates keep their addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// pion takes an explicit zero as "never", so the defaults are spelled
 	// out. Consent checks go out at least twice per disconnected timeout,
@@ -346,7 +344,10 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetInterfaceFilter(pnet.isLoopback)
 		se.SetIPFilter(net.IP.IsLoopback)
-		se.SetRemoteIPFilter(net.IP.IsLoopback)
+		// A far end on this host may offer its other addresses (a browser's
+		// mDNS candidate resolves to its LAN address): traffic to them
+		// does not leave the host either.
+		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() || pnet.isLocalIP(ip) })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
@@ -538,6 +539,7 @@ func (p *Phone) Close() error {
 		<-c.Done()
 	}
 	p.cancel() // stops a reconnection in progress
+	p.closeMDNS()
 	p.mu.Lock()
 	sig := p.sig
 	p.mu.Unlock()

@@ -2,6 +2,7 @@ package call
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/callstat/callstat/pkg/call/rtcpxr"
+	"github.com/callstat/callstat/pkg/call/rtpstats"
 	"github.com/callstat/callstat/pkg/stats"
 )
 
@@ -117,6 +119,8 @@ type reportCache struct {
 	sendSSRC  uint32 // the stream we send, once negotiated
 	sendPT    int
 	lastCount int // objects in the last report, to size the next
+	// The codecs the two descriptions negotiated (negotiated.go).
+	codecs negotiatedCodecs
 }
 
 // staticObject is an object built from a pion stats struct that did not
@@ -176,15 +180,25 @@ type reportBuilder struct {
 	mids    map[*webrtc.RTPReceiver]string
 	senderM string // the sender's mid
 	bitrate int    // the sender's encoder target, bits/s; 0 when unknown
+	cands   *candidateBook
+	changes uint32 // the transport's selected candidate pair changes
+
+	// The stream we send and its figures, read once: the candidate pair
+	// takes its available bitrate from them.
+	sendSSRC uint32
+	sendPT   int
+	out      rtpstats.Outbound
+	haveOut  bool
 
 	// Ids of objects already built, for the references of later ones.
-	codecIDs map[webrtc.PayloadType]string
 	localCer string
 	peerCer  string
 	pairIDs  map[string]bool
 	// pion's candidate pairs, read from its report once: the pairs, the
 	// transport's counters and its selected pair all need them.
-	pairs []webrtc.ICECandidatePairStats
+	pairs    []webrtc.ICECandidatePairStats
+	selected string            // the selected pair's id, "" if none
+	candPrio map[string]uint32 // candidate priorities, by id
 }
 
 func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
@@ -193,8 +207,10 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 		getters:  c.getters,
 		sender:   sender,
 		mids:     map[*webrtc.RTPReceiver]string{},
-		codecIDs: map[webrtc.PayloadType]string{},
 		pairIDs:  map[string]bool{},
+		candPrio: map[string]uint32{},
+		cands:    &c.cands,
+		changes:  c.pairChanges.Load(),
 	}
 	// One timestamp for the whole report, as browsers do, so that rates
 	// computed between two samples use one clock.
@@ -214,6 +230,9 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 		}
 		b.cache.dtlsRole, b.cache.ufrag = dtlsRole(localSDP, peerSDP), sdpAttr(localSDP, "ice-ufrag")
 		b.cache.sdp = localSDP != "" && peerSDP != ""
+		if b.cache.sdp {
+			b.cache.codecs = negotiate(localSDP, peerSDP)
+		}
 	}
 	for _, tr := range c.pc.GetTransceivers() {
 		if r := tr.Receiver(); r != nil {
@@ -225,6 +244,12 @@ func (c *Call) newReportBuilder(sender *webrtc.RTPSender) *reportBuilder {
 	}
 	if sender != nil {
 		b.dtls = sender.Transport()
+		if b.getters.rtp != nil {
+			b.sendSSRC, b.sendPT = b.senderStream()
+			if b.sendSSRC != 0 {
+				b.out, b.haveOut = b.getters.rtp.Outbound(b.sendSSRC)
+			}
+		}
 	}
 	if c.p.cfg.Source != nil {
 		b.bitrate = c.p.cfg.Source.TargetBitrate()
@@ -239,6 +264,7 @@ func (b *reportBuilder) build() []stats.Object {
 	objs = append(objs, b.peerConnection()...)
 	objs = append(objs, b.certificates()...)
 	objs = append(objs, b.candidates()...)
+	b.selected = b.selectedPair()
 	objs = append(objs, b.candidatePairs()...)
 	objs = append(objs, b.transport()...)
 	objs = append(objs, b.codecs()...)
@@ -334,13 +360,26 @@ func (b *reportBuilder) certificates() []stats.Object {
 	return append(out, o)
 }
 
-// candidates are the local and remote ICE candidates. W3C renamed "ip" to
-// "address"; both are written, for readers of either name.
+// candidates are the local and remote ICE candidates: pion's, with what
+// the call noted of each (candidates.go). W3C renamed "ip" to "address";
+// both are written, for readers of either name.
 func (b *reportBuilder) candidates() []stats.Object {
 	var out []stats.Object
 	for _, cs := range ofType[webrtc.ICECandidateStats](b.pion) {
 		cs.Timestamp = 0
-		out = append(out, staticObj(b, cs.ID, cs, func() stats.Object {
+		remote := cs.Type == webrtc.StatsTypeRemoteCandidate
+		var info candidateInfo
+		if remote {
+			info, _ = b.cands.remoteInfo(candidateKey{addr: cs.IP, port: cs.Port, protocol: cs.Protocol, typ: cs.CandidateType.String()})
+		} else {
+			info = b.cands.localInfo(cs.ID)
+			info.ufrag = b.cache.ufrag
+		}
+		key := struct {
+			webrtc.ICECandidateStats
+			candidateInfo
+		}{cs, info}
+		out = append(out, staticObj(b, cs.ID, key, func() stats.Object {
 			o := b.object(cs.Type, cs.ID, 14)
 			o["transportId"] = transportID
 			o["address"] = cs.IP
@@ -349,8 +388,19 @@ func (b *reportBuilder) candidates() []stats.Object {
 			o["protocol"] = cs.Protocol
 			o["candidateType"] = cs.CandidateType.String()
 			o["priority"] = cs.Priority
-			if cs.NetworkType != "" {
-				o["networkType"] = cs.NetworkType
+			o["isRemote"] = remote
+			if info.foundation != "" {
+				o["foundation"] = info.foundation
+			}
+			if info.ufrag != "" {
+				o["usernameFragment"] = info.ufrag
+			}
+			if info.tcpType != "" {
+				o["tcpType"] = info.tcpType
+			}
+			// W3C: the interface of a local candidate's base only.
+			if nt := cmp.Or(info.networkType, cs.NetworkType); nt != "" && !remote {
+				o["networkType"] = nt
 			}
 			if cs.URL != "" {
 				o["url"] = cs.URL
@@ -360,6 +410,7 @@ func (b *reportBuilder) candidates() []stats.Object {
 			}
 			return o
 		}))
+		b.candPrio[cs.ID] = uint32(cs.Priority) //nolint:gosec // pion narrowed the uint32 it had
 	}
 	return out
 }
@@ -392,10 +443,22 @@ func (b *reportBuilder) candidatePairs() []stats.Object {
 		if p.ResponsesReceived > 0 {
 			o["currentRoundTripTime"] = p.CurrentRoundTripTime
 		}
-		// pion estimates no bandwidth for audio; 0 would read as "none
-		// available", so the fields are left out until it does.
-		if p.AvailableOutgoingBitrate > 0 {
+		// As libwebrtc: a pair is writable once a check on it succeeded.
+		o["writable"] = p.State == webrtc.StatsICECandidatePairStateSucceeded && p.ResponsesReceived > 0
+		if lp, ok := b.candPrio[p.LocalCandidateID]; ok {
+			if rp, ok := b.candPrio[p.RemoteCandidateID]; ok {
+				o["priority"] = pairPriority(lp, rp, b.controlling())
+			}
+		}
+		// pion estimates no bandwidth for audio. The selected pair, which
+		// carries our stream, gets the rate the far end's receiver reports
+		// say the path delivered (rtpstats.Outbound); 0 would read as
+		// "none available", so it is left out until two reports came.
+		switch {
+		case p.AvailableOutgoingBitrate > 0:
 			o["availableOutgoingBitrate"] = p.AvailableOutgoingBitrate
+		case p.ID == b.selected && b.out.AvailableOutgoingBitrate > 0:
+			o["availableOutgoingBitrate"] = math.Round(b.out.AvailableOutgoingBitrate)
 		}
 		if p.AvailableIncomingBitrate > 0 {
 			o["availableIncomingBitrate"] = p.AvailableIncomingBitrate
@@ -464,11 +527,12 @@ func (b *reportBuilder) transport() []stats.Object {
 		if ice := b.dtls.ICETransport(); ice != nil {
 			o["iceRole"] = iceRole(ice.Role())
 			o["iceState"] = iceState(ice.State())
-			if sel := b.selectedPair(ice); sel != "" {
-				o["selectedCandidatePairId"] = sel
-			}
 		}
 	}
+	if b.selected != "" {
+		o["selectedCandidatePairId"] = b.selected
+	}
+	o["selectedCandidatePairChanges"] = b.changes
 	if ufrag := b.cache.ufrag; ufrag != "" {
 		o["iceLocalUsernameFragment"] = ufrag
 	}
@@ -487,7 +551,11 @@ func (b *reportBuilder) transport() []stats.Object {
 // nominated, that pair is the selected one. Otherwise (the selection moved
 // to another pair) pion is asked, which costs a round trip through the ICE
 // agent's goroutine.
-func (b *reportBuilder) selectedPair(ice *webrtc.ICETransport) string {
+func (b *reportBuilder) selectedPair() string {
+	if b.dtls == nil || b.dtls.ICETransport() == nil {
+		return ""
+	}
+	ice := b.dtls.ICETransport()
 	switch ice.State() {
 	case webrtc.ICETransportStateConnected, webrtc.ICETransportStateCompleted:
 		var nominated string
@@ -508,35 +576,46 @@ func (b *reportBuilder) selectedPair(ice *webrtc.ICETransport) string {
 	return ""
 }
 
-// codecs are the codecs of the connection's media engine, on our one
-// transport.
+// codecs are the codecs the two descriptions negotiated (negotiated.go),
+// on our one transport: not pion's, which are the ones callstat registered,
+// whatever the far end chose.
 func (b *reportBuilder) codecs() []stats.Object {
-	var out []stats.Object
-	for _, cs := range ofType[webrtc.CodecStats](b.pion) {
-		cs.Timestamp = 0
-		out = append(out, staticObj(b, cs.ID, cs, func() stats.Object {
-			o := b.object(webrtc.StatsTypeCodec, cs.ID, 10)
-			o["transportId"] = transportID
-			o["payloadType"] = cs.PayloadType
-			o["mimeType"] = cs.MimeType
-			o["clockRate"] = cs.ClockRate
-			if cs.Channels > 0 {
-				o["channels"] = cs.Channels
-			}
-			if cs.SDPFmtpLine != "" {
-				o["sdpFmtpLine"] = cs.SDPFmtpLine
-			}
-			return o
-		}))
-		if prev, dup := b.codecIDs[cs.PayloadType]; !dup || cs.ID < prev {
-			b.codecIDs[cs.PayloadType] = cs.ID
+	out := make([]stats.Object, 0, len(b.cache.codecs.objs))
+	for _, nc := range b.cache.codecs.objs {
+		o := b.object(webrtc.StatsTypeCodec, nc.id, 10)
+		o["transportId"] = transportID
+		o["payloadType"] = nc.pt
+		o["mimeType"] = nc.mimeType
+		o["clockRate"] = nc.clock
+		if nc.channels > 0 {
+			o["channels"] = nc.channels
 		}
+		if nc.fmtp != "" {
+			o["sdpFmtpLine"] = nc.fmtp
+		}
+		out = append(out, o)
 	}
 	return out
 }
 
-// codecID is the id of the codec object for a payload type, "" if none.
-func (b *reportBuilder) codecID(pt webrtc.PayloadType) string { return b.codecIDs[pt] }
+// controlling reports whether our ICE agent is the controlling one.
+func (b *reportBuilder) controlling() bool {
+	return b.dtls != nil && b.dtls.ICETransport() != nil && b.dtls.ICETransport().Role() == webrtc.ICERoleControlling
+}
+
+// pairPriority is RFC 8445 §6.1.2.3's pair priority, from the two
+// candidates' priorities: G the controlling agent's, D the controlled one's.
+func pairPriority(local, remote uint32, controlling bool) uint64 {
+	g, d := uint64(remote), uint64(local)
+	if controlling {
+		g, d = d, g
+	}
+	p := 1<<32*min(g, d) + 2*max(g, d)
+	if g > d {
+		p++
+	}
+	return p
+}
 
 // localTrack is the track the sender sends, if any.
 func (b *reportBuilder) localTrack() webrtc.TrackLocal {
@@ -585,33 +664,27 @@ func (b *reportBuilder) senderStream() (ssrc uint32, pt int) {
 
 // outboundRTP is the stream we send, with the far end's view of it
 // (remote-inbound-rtp, from its RTCP receiver reports) once one arrived.
-// pion's GetStats has neither; the stats interceptor has the counters.
+// pion's GetStats has neither; callstat's interceptor has the figures.
 func (b *reportBuilder) outboundRTP() []stats.Object {
-	if b.sender == nil || b.getters.rtp == nil {
+	if !b.haveOut {
 		return nil
 	}
-	ssrc, pt := b.senderStream()
-	if ssrc == 0 {
-		return nil
-	}
-	st := b.getters.rtp.Get(ssrc)
-	if st == nil {
-		return nil
-	}
+	st, ssrc := b.out, b.sendSSRC
 	kind := "audio"
 	if t := b.localTrack(); t != nil {
 		kind = t.Kind().String()
 	}
 	var codec string
-	if pt >= 0 {
-		codec = b.codecID(webrtc.PayloadType(pt))
+	if b.sendPT >= 0 {
+		codec = b.cache.codecs.send[uint8(b.sendPT)] //nolint:gosec // a payload type
 	}
 	ids := b.cache.streamIDs(ssrc)
 	outID, remoteID := ids.out, ids.remoteIn
 
-	out := b.object(webrtc.StatsTypeOutboundRTP, outID, 20)
+	out := b.object(webrtc.StatsTypeOutboundRTP, outID, 22)
 	out["ssrc"] = ssrc
 	out["kind"] = kind
+	out["mediaType"] = kind // Firefox still sends W3C's former name
 	out["transportId"] = transportID
 	if codec != "" {
 		out["codecId"] = codec
@@ -622,29 +695,31 @@ func (b *reportBuilder) outboundRTP() []stats.Object {
 	if t := b.localTrack(); t != nil {
 		out["mediaSourceId"] = mediaSourceID(t.ID())
 	}
-	sent := st.OutboundRTPStreamStats
-	out["packetsSent"] = sent.PacketsSent
-	out["bytesSent"] = sent.BytesSent
-	out["headerBytesSent"] = sent.HeaderBytesSent
-	// Audio is never retransmitted here: no RTX is negotiated and pion's
-	// NACK responder serves video only.
+	out["packetsSent"] = st.PacketsSent
+	out["bytesSent"] = st.BytesSent
+	out["headerBytesSent"] = st.HeaderBytesSent
+	// From the interceptor to the socket: SRTP and the write, summed.
+	out["totalPacketSendDelay"] = st.TotalPacketSendDelay.Seconds()
+	// Audio is never retransmitted here: no RTX is negotiated and no NACK
+	// responder runs.
 	out["retransmittedPacketsSent"] = 0
 	out["retransmittedBytesSent"] = 0
-	out["nackCount"] = sent.NACKCount
+	out["nackCount"] = st.NACKCount
 	if b.bitrate > 0 {
 		out["targetBitrate"] = b.bitrate
 	}
 	out["active"] = true
 	objs := []stats.Object{out}
 
-	ri := st.RemoteInboundRTPStreamStats
-	if ri.PacketsReceived == 0 && ri.PacketsLost == 0 && ri.RoundTripTimeMeasurements == 0 {
+	ri := st.RemoteInbound
+	if ri.ReportsReceived == 0 {
 		return objs // no receiver report yet
 	}
 	out["remoteId"] = remoteID
 	o := b.object(webrtc.StatsTypeRemoteInboundRTP, remoteID, 16)
 	o["ssrc"] = ssrc
 	o["kind"] = kind
+	o["mediaType"] = kind
 	o["transportId"] = transportID
 	if codec != "" {
 		o["codecId"] = codec
@@ -686,19 +761,22 @@ func (b *reportBuilder) inboundRTP() []stats.Object {
 
 func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats.Object {
 	ssrc := uint32(t.SSRC())
-	st := b.getters.rtp.Get(ssrc)
-	if st == nil || st.InboundRTPStreamStats.PacketsReceived == 0 {
+	in, ok := b.getters.rtp.Inbound(ssrc)
+	if !ok || in.PacketsReceived == 0 {
 		return nil // W3C: inbound-rtp exists from the first packet
 	}
-	in := st.InboundRTPStreamStats
 	ids := b.cache.streamIDs(ssrc)
 	inID, remoteID := ids.in, ids.remoteOut
-	codec := b.codecID(t.Codec().PayloadType)
+	codec, ok := b.cache.codecs.recv[in.PayloadType]
+	if !ok {
+		codec = b.cache.codecs.recv[uint8(t.Codec().PayloadType)]
+	}
 	kind := t.Kind().String()
 
-	o := b.object(webrtc.StatsTypeInboundRTP, inID, 26)
+	o := b.object(webrtc.StatsTypeInboundRTP, inID, 28)
 	o["ssrc"] = ssrc
 	o["kind"] = kind
+	o["mediaType"] = kind // Firefox still sends W3C's former name
 	o["transportId"] = transportID
 	if codec != "" {
 		o["codecId"] = codec
@@ -709,16 +787,22 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 	o["trackIdentifier"] = t.ID()
 	o["packetsReceived"] = in.PacketsReceived
 	o["packetsLost"] = in.PacketsLost
+	o["packetsDiscarded"] = in.PacketsDiscarded
+	o["packetsDuplicated"] = in.PacketsDuplicated
 	o["jitter"] = in.Jitter
 	o["bytesReceived"] = in.BytesReceived
 	o["headerBytesReceived"] = in.HeaderBytesReceived
 	o["nackCount"] = in.NACKCount
-	if !in.LastPacketReceivedTimestamp.IsZero() {
-		o["lastPacketReceivedTimestamp"] = float64(in.LastPacketReceivedTimestamp.UnixNano()) / 1e6
+	if in.FECCounted {
+		o["fecPacketsReceived"] = in.FECPacketsReceived
+		o["fecPacketsDiscarded"] = in.FECPacketsDiscarded
+	}
+	if !in.LastPacketReceived.IsZero() {
+		o["lastPacketReceivedTimestamp"] = float64(in.LastPacketReceived.UnixNano()) / 1e6
 	}
 	objs := []stats.Object{o}
 
-	ro := st.RemoteOutboundRTPStreamStats
+	ro := in.RemoteOutbound
 	if ro.ReportsSent == 0 {
 		return objs // no sender report yet
 	}
@@ -726,6 +810,7 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 	r := b.object(webrtc.StatsTypeRemoteOutboundRTP, remoteID, 16)
 	r["ssrc"] = ssrc
 	r["kind"] = kind
+	r["mediaType"] = kind
 	r["transportId"] = transportID
 	if codec != "" {
 		r["codecId"] = codec
@@ -733,7 +818,7 @@ func (b *reportBuilder) inboundStream(t *webrtc.TrackRemote, mid string) []stats
 	r["localId"] = inID
 	r["packetsSent"] = ro.PacketsSent
 	r["bytesSent"] = ro.BytesSent
-	r["remoteTimestamp"] = float64(ro.RemoteTimeStamp.UnixNano()) / 1e6
+	r["remoteTimestamp"] = float64(ro.RemoteTimestamp.UnixNano()) / 1e6
 	r["reportsSent"] = ro.ReportsSent
 	var rtt rtcpxr.RTT
 	if b.getters.xr != nil {

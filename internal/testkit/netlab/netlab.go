@@ -93,6 +93,10 @@ const (
 // so that labs can run in parallel and a crashed run cannot collide with
 // the next. On error nothing is left behind. Close removes everything.
 func New(ctx context.Context, cond Condition) (*Lab, error) {
+	return newLab(ctx, cond, true)
+}
+
+func newLab(ctx context.Context, cond Condition, netem bool) (*Lab, error) {
 	if os.Geteuid() != 0 {
 		return nil, ErrNotRoot
 	}
@@ -105,13 +109,13 @@ func New(ctx context.Context, cond Condition) (*Lab, error) {
 		NSA: "callstat-lab-" + tag + "-a", NSB: "callstat-lab-" + tag + "-b",
 		AddrA: addrA, AddrB: addrB, Cond: cond,
 	}
-	if err := l.build(ctx, "cst"+tag); err != nil {
+	if err := l.build(ctx, "cst"+tag, netem); err != nil {
 		return nil, errors.Join(err, l.Close())
 	}
 	return l, nil
 }
 
-func (l *Lab) build(ctx context.Context, ifPrefix string) error {
+func (l *Lab) build(ctx context.Context, ifPrefix string, netem bool) error {
 	for _, ns := range []string{l.NSA, l.NSB} {
 		if err := ip(ctx, "netns", "add", ns); err != nil {
 			return err
@@ -120,9 +124,11 @@ func (l *Lab) build(ctx context.Context, ifPrefix string) error {
 			return err
 		}
 	}
-	ok, err := l.buildNetem(ctx, ifPrefix)
-	if err != nil || ok {
-		return err
+	if netem {
+		ok, err := l.buildNetem(ctx, ifPrefix)
+		if err != nil || ok {
+			return err
+		}
 	}
 	return l.buildUserspace(ctx, ifPrefix)
 }

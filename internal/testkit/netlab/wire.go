@@ -54,6 +54,8 @@ type direction struct {
 	rtp        atomic.Int64
 	rtpDropped atomic.Int64
 
+	jitter atomic.Pointer[rtpJitter] // set by RecordRTPJitter (rtpjitter.go)
+
 	mu    sync.Mutex
 	queue packetHeap
 	seq   uint64
@@ -133,7 +135,9 @@ func (w *wire) write(dst *os.File, d *direction) {
 				heap.Pop(&d.queue)
 				d.mu.Unlock()
 				// A write error is a lost packet; the link goes on.
-				_, _ = dst.Write(next.data)
+				if _, err := dst.Write(next.data); err == nil {
+					d.jitter.Load().forwarded(next.data, time.Now())
+				}
 				continue
 			}
 		}
