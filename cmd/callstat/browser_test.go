@@ -416,14 +416,22 @@ func checkBrowserCall(t *testing.T, c format.FileCall, version string) [][]stats
 // agree reports whether two packet counts are within 1 % of each other.
 func agree(a, b float64) bool { return math.Abs(a-b) <= 0.01*math.Max(a, b) }
 
-// checkCounts compares the last samples of both ends of one call.
-func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
+// checkCounts compares what each end of one call sent with what the other
+// received. The two ends stop at different moments (the one that hangs up
+// first stops receiving while the other still sends), so each receiver's
+// final count is compared with the sender's count at the moment the
+// receiver got its last packet (inbound-rtp lastPacketReceivedTimestamp),
+// interpolated between the sender's samples: both ends run on this host and
+// share its clock.
+func checkCounts(t *testing.T, browser, callstat [][]stats.Object) {
 	t.Helper()
-	bSent := number(t, browserLast, "outbound-rtp", "packetsSent")
-	bRecv := number(t, browserLast, "inbound-rtp", "packetsReceived")
-	cSent := number(t, callstatLast, "outbound-rtp", "packetsSent")
+	browserLast, callstatLast := browser[len(browser)-1], callstat[len(callstat)-1]
 	cRecv := number(t, callstatLast, "inbound-rtp", "packetsReceived")
-	t.Logf("browser sent %v, callstat received %v; callstat sent %v, browser received %v", bSent, cRecv, cSent, bRecv)
+	bRecv := number(t, browserLast, "inbound-rtp", "packetsReceived")
+	bSent := sentAt(t, browser, number(t, callstatLast, "inbound-rtp", "lastPacketReceivedTimestamp"))
+	cSent := sentAt(t, callstat, number(t, browserLast, "inbound-rtp", "lastPacketReceivedTimestamp"))
+	t.Logf("browser sent %.0f, callstat received %v; callstat sent %.0f, browser received %v (senders' counts when the receiver got its last packet)",
+		bSent, cRecv, cSent, bRecv)
 	// callstat's side heard audio: packets with Opus payloads in them.
 	if cBytes := number(t, callstatLast, "inbound-rtp", "bytesReceived"); cBytes < 10*cRecv {
 		t.Errorf("callstat's inbound-rtp has %v bytes in %v packets: no audio payloads", cBytes, cRecv)
@@ -434,19 +442,52 @@ func checkCounts(t *testing.T, browserLast, callstatLast []stats.Object) {
 		t.Errorf("callstat's decoded audio is silent: inbound-rtp totalAudioEnergy = %v", e)
 	}
 	if bSent < browserCallPackets*0.9 || cSent < browserCallPackets*0.9 {
-		t.Errorf("too few packets sent for the comparison: browser %v, callstat %v", bSent, cSent)
+		t.Errorf("too few packets sent for the comparison: browser %.0f, callstat %.0f", bSent, cSent)
 	}
 	if !agree(bSent, cRecv) {
-		t.Errorf("browser outbound packetsSent %v and callstat inbound packetsReceived %v differ by more than 1 %%", bSent, cRecv)
+		t.Errorf("browser outbound packetsSent %.0f and callstat inbound packetsReceived %v differ by more than 1 %%", bSent, cRecv)
 	}
 	if !agree(cSent, bRecv) {
-		t.Errorf("callstat outbound packetsSent %v and browser inbound packetsReceived %v differ by more than 1 %%", cSent, bRecv)
+		t.Errorf("callstat outbound packetsSent %.0f and browser inbound packetsReceived %v differ by more than 1 %%", cSent, bRecv)
 	}
 }
 
-// lastStoredSample returns the last sample of a call in a callstat store,
-// as "callstat dump" writes it.
-func lastStoredSample(t *testing.T, storePath, participant, callID string) []stats.Object {
+// sentAt is a sender's outbound-rtp packetsSent at time at (epoch ms),
+// interpolated between the two samples around it; the last count when at is
+// after the last sample.
+func sentAt(t *testing.T, samples [][]stats.Object, at float64) float64 {
+	t.Helper()
+	type point struct{ ts, sent float64 }
+	var pts []point
+	for _, s := range samples {
+		o, ok := audioStream(s, "outbound-rtp")
+		if !ok {
+			continue
+		}
+		ts, okT := o.Number("timestamp")
+		sent, okS := o.Number("packetsSent")
+		if okT && okS {
+			pts = append(pts, point{ts, sent})
+		}
+	}
+	if len(pts) == 0 {
+		t.Fatal("no outbound-rtp packetsSent in the sender's samples")
+	}
+	for i := 1; i < len(pts); i++ {
+		a, b := pts[i-1], pts[i]
+		if at <= b.ts && b.ts > a.ts {
+			if at <= a.ts {
+				return a.sent
+			}
+			return a.sent + (b.sent-a.sent)*(at-a.ts)/(b.ts-a.ts)
+		}
+	}
+	return pts[len(pts)-1].sent
+}
+
+// storedSamples returns the samples of a call in a callstat store, as
+// "callstat dump" writes them; the last one must be in state Ended.
+func storedSamples(t *testing.T, storePath, participant, callID string) [][]stats.Object {
 	t.Helper()
 	var calls []format.FileCall
 	for _, c := range dumpFile(t, storePath, participant) {
@@ -457,11 +498,10 @@ func lastStoredSample(t *testing.T, storePath, participant, callID string) []sta
 		calls = append(calls, format.FileCall{CallID: c.ID, Objects: objs})
 	}
 	ss := findCall(t, calls, callID).Samples()
-	last := ss[len(ss)-1]
-	if last[0]["state"] != "Ended" {
+	if last := ss[len(ss)-1]; last[0]["state"] != "Ended" {
 		t.Fatalf("callstat's last sample is in state %v, want Ended", last[0]["state"])
 	}
-	return last
+	return ss
 }
 
 // closedURL is the URL of a loopback port nothing listens on.
@@ -530,7 +570,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("downloaded file name %q, want <unix-ms>_sdk<version>_call_stats.json", name)
 		}
 		ss := checkBrowserCall(t, findCall(t, calls, callID), pageVersion(p))
-		checkCounts(t, ss[len(ss)-1], lastStoredSample(t, store, "alice1@example.com", callID))
+		checkCounts(t, ss, storedSamples(t, store, "alice1@example.com", callID))
 	})
 
 	t.Run("callstat call reaches the browser and hangs up", func(t *testing.T) {
@@ -558,7 +598,7 @@ func TestBrowser(t *testing.T) {
 		}
 		_, calls := p.download()
 		ss := checkBrowserCall(t, findCall(t, calls, callID), pageVersion(p))
-		checkCounts(t, ss[len(ss)-1], lastStoredSample(t, store, "bob2@example.com", callID))
+		checkCounts(t, ss, storedSamples(t, store, "bob2@example.com", callID))
 	})
 
 	t.Run("unknown callee and the ring of five", func(t *testing.T) {
