@@ -38,13 +38,12 @@ type levelMeter struct {
 	// exact too.
 	sumSq uint64
 
-	fill     int     // samples of the frame being filled
-	peakF    float32 // its largest |sample|, float input
-	peakI    int16   // its largest |sample|, 16-bit input (capped)
-	absMax   int16   // abs_max_
-	count    int     // count_
-	level    int16   // current_level_full_range_
-	lastPeak int16   // the peak of the last complete frame
+	fill   int     // samples of the frame being filled
+	peakF  float32 // its largest |sample|, float input
+	peakI  int16   // its largest |sample|, 16-bit input (capped)
+	absMax int16   // abs_max_
+	count  int     // count_
+	level  int16   // current_level_full_range_
 }
 
 // addFloat measures float samples (full scale ±1), as libwebrtc sees them
@@ -86,7 +85,6 @@ func (m *levelMeter) addInt16(samples []int16) {
 // endFrame is ComputeLevel for a frame whose peak is peak.
 func (m *levelMeter) endFrame(peak int16) {
 	m.fill, m.peakF, m.peakI = 0, 0, 0
-	m.lastPeak = peak
 	if peak > m.absMax {
 		m.absMax = peak
 	}

@@ -20,9 +20,9 @@ import (
 //     does not advance the stream's timeline: a packet that is only late is
 //     played when it comes, later than planned (the delay grows);
 //   - a later packet than the one due is played once as much audio was
-//     concealed as is missing, or once the buffer holds 50 ms more than the
-//     target: the missing timestamps are skipped, and a packet of them that
-//     comes after is discarded (packetsDiscarded);
+//     concealed as is missing, or (after some concealment) once the buffer
+//     holds 50 ms more than the target: the missing timestamps are skipped,
+//     and a packet of them that comes after is discarded (packetsDiscarded);
 //   - after a long concealment, decoding waits until the buffer holds half
 //     the target, so as not to run dry again at once.
 //
@@ -240,8 +240,9 @@ func (p *player) decide(now time.Time) operation {
 		op = opFEC
 	default: // a later packet
 		leap := int(next.ts - p.playTS)
+		tooEarly := leap > p.expanded && p.buf.spanWait(now) <= (p.targetMs()+targetLevelWindowMs/2)*samplesPerMs
 		switch {
-		case leap <= p.expanded || p.buf.spanWait(now) > (p.targetMs()+targetLevelWindowMs/2)*samplesPerMs:
+		case !tooEarly && p.expanding: // NetEq conceals at least once first
 			op = opMerge
 		case leap-p.expanded < outFrame-p.fut.len():
 			// The gap ends within this frame: conceal only the rest of it
