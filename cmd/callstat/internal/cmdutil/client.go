@@ -71,7 +71,7 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.StringVar(&o.Audio, "audio", audio.DefaultSpec, "audio to send: mic[:device], file:PATH.wav, tone[:Hz] or silence")
 	fl.StringVar(&o.Record, "record", "", "write the audio received to this WAV file (answer: one file per call, the call id inserted before the extension)")
 	fl.DurationVar(&o.Interval, "interval", stats.DefaultInterval, "stats sampling interval")
-	fl.BoolVar(&o.Decode, "decode", true, "play the audio received out through a jitter buffer and decoder to measure its level, energy and delays (false: count its samples from the packets only, far cheaper; load mode's default)")
+	fl.BoolVar(&o.Decode, "decode", true, "decode the audio received to measure its level and energy (false: count its samples from the packets only, far cheaper; load mode's default)")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
 	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
