@@ -47,18 +47,26 @@ func startBrowserPlaying(t *testing.T, wav string) context.Context {
 	return ctx
 }
 
-// storedSamples returns every sample of a call in a callstat store.
+// storedSamples returns every sample of a call in a callstat store, each
+// opened by its SDK entry.
 func storedSamples(t *testing.T, storePath, participant, callID string) [][]stats.Object {
 	t.Helper()
-	var calls []stats.FileCall
 	for _, c := range dumpFile(t, storePath, participant) {
-		objs := make([]stats.Object, len(c.Stats))
-		for i, o := range c.Stats {
-			objs[i] = o
+		if c.ID != callID {
+			continue
 		}
-		calls = append(calls, stats.FileCall{CallID: c.ID, Objects: objs})
+		var out [][]stats.Object
+		for _, o := range c.Stats {
+			obj := stats.Object(o)
+			if len(out) == 0 || stats.IsSDKEntry(obj) {
+				out = append(out, nil)
+			}
+			out[len(out)-1] = append(out[len(out)-1], obj)
+		}
+		return out
 	}
-	return findCall(t, calls, callID).Samples()
+	t.Fatalf("%s's store has no call %s", participant, callID)
+	return nil
 }
 
 // levelEnergy is what an end measured of one audio object:
