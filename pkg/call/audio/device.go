@@ -45,8 +45,9 @@ type device struct {
 	events       uint64
 }
 
-// deliver takes n samples pulled at now.
-func (d *device) deliver(now time.Time, n int) {
+// deliver takes n samples pulled at now. It returns how many samples of
+// silence the device played before them, having had nothing to play.
+func (d *device) deliver(now time.Time, n int) (silence int) {
 	if !d.started {
 		d.started = true
 		d.playEnd = now.Add(deviceBuffer)
@@ -54,6 +55,7 @@ func (d *device) deliver(now time.Time, n int) {
 	if gap := now.Sub(d.playEnd); gap > 0 {
 		if s := uint64(math.Round(gap.Seconds() * SampleRate)); s > 0 {
 			d.synthesized += s
+			silence = int(s)
 			if !d.synthesizing {
 				d.events++
 			}
@@ -68,6 +70,7 @@ func (d *device) deliver(now time.Time, n int) {
 	d.delay += float64(n)*lead + float64(n*(n-1))/2/SampleRate
 	d.samples += uint64(n)
 	d.playEnd = d.playEnd.Add(time.Duration(n) * time.Second / SampleRate)
+	return silence
 }
 
 // next is when the device asks for its next frame: deviceBuffer before

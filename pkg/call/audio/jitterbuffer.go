@@ -37,6 +37,7 @@ const (
 // bufPacket is one packet waiting in the jitter buffer.
 type bufPacket struct {
 	ts      uint32 // RTP timestamp
+	seq     uint16
 	dur     int    // samples, 0 if the packet cannot be parsed
 	fec     bool   // carries in-band FEC for the audio before it
 	payload []byte // a copy: the reader reuses its buffer

@@ -34,6 +34,9 @@ const (
 	// oldPacketHorizon: a packet this far before the playout point is a
 	// new stream, not a late packet (NetEq's five seconds).
 	oldPacketHorizon = 5 * SampleRate
+	// maxLostConceal bounds the audio of missing packets that is always
+	// concealed in full before a later packet is played.
+	maxLostConceal = SampleRate
 	// minTimescalePulls is NetEq's kMinTimescaleInterval: pulls between two
 	// time-stretching operations.
 	minTimescalePulls   = 5
@@ -86,8 +89,9 @@ type player struct {
 	// playTS is the timestamp of the first sample not yet decoded (NetEq's
 	// end timestamp). Concealment does not move it.
 	playTS    uint32
-	frame     int  // samples of the last packet: the size of a missing one
-	expanding bool // the last audio produced was concealment
+	lastSeq   uint16 // sequence number of the last packet played (or recovered)
+	frame     int    // samples of the last packet: the size of a missing one
+	expanding bool   // the last audio produced was concealment
 	// expanded counts the samples concealed since the last packet was
 	// decoded (NetEq's generated noise samples).
 	expanded        int
@@ -165,7 +169,7 @@ func (p *player) push(pkt *rtp.Packet, at time.Time) {
 		}
 	}
 	b := p.buf.get()
-	b.ts, b.dur, b.arrival = ts, dur, at
+	b.ts, b.seq, b.dur, b.arrival = ts, pkt.SequenceNumber, dur, at
 	b.payload = append(b.payload[:0], payload...)
 	b.fec = packetHasFEC(payload)
 	if !p.buf.insert(b) {
@@ -207,6 +211,7 @@ func (p *player) pull(now time.Time, out []int16) bool {
 		}
 		p.playing = true
 		p.playTS = p.buf.first().ts
+		p.lastSeq = p.buf.first().seq - 1
 	}
 	for first := p.buf.first(); first != nil && before(first.ts, p.playTS); first = p.buf.first() {
 		p.buf.release(p.buf.pop())
@@ -239,8 +244,16 @@ func (p *player) decide(now time.Time) operation {
 	case p.fecCovers(next):
 		op = opFEC
 	default: // a later packet
+		// NetEq plays it once as much audio was concealed as the
+		// timestamps skip, or sooner when its buffer is 50 ms over the
+		// target. callstat conceals the audio of the packets missing by
+		// sequence number in full first, so that concealedSamples accounts
+		// for every packet lost; the early skip remains for timestamp jumps
+		// no missing packet explains.
 		leap := int(next.ts - p.playTS)
-		tooEarly := leap > p.expanded && p.buf.spanWait(now) <= (p.targetMs()+targetLevelWindowMs/2)*samplesPerMs
+		lost := min(leap, int(next.seq-p.lastSeq-1)*p.frame, maxLostConceal)
+		tooEarly := leap > p.expanded &&
+			(p.expanded < lost || p.buf.spanWait(now) <= (p.targetMs()+targetLevelWindowMs/2)*samplesPerMs)
 		switch {
 		case !tooEarly && p.expanding: // NetEq conceals at least once first
 			op = opMerge
@@ -353,12 +366,14 @@ func (p *player) decode(b *bufPacket, now time.Time) {
 		}
 		p.conceal(roundUp(size, plcStep))
 		p.playTS = b.ts + uint32(size)
+		p.lastSeq = b.seq
 		return
 	}
 	p.st.decoded++
 	p.emit(b, p.pcm[:n], now, p.clock()-start)
 	p.frame = n
 	p.playTS = b.ts + uint32(n)
+	p.lastSeq = b.seq
 }
 
 // decodeFEC plays the audio due from the next packet's in-band FEC. The
@@ -375,6 +390,7 @@ func (p *player) decodeFEC(now time.Time) {
 		p.emit(next, p.pcm[:n], now, p.clock()-start)
 	}
 	p.playTS += uint32(size)
+	p.lastSeq = next.seq - 1
 }
 
 // emit buffers decoded samples and adds them to the jitter buffer figures

@@ -196,6 +196,9 @@ func TestPlayerScenarios(t *testing.T) {
 	}
 	every20th := func(i int) bool { return i%20 == 10 }
 	lost20 := countLost(n, every20th)
+	// The same, but not in the last second: the simulation ends with the
+	// stream, the buffer's 200 ms unplayed.
+	burstLost := func(i int) bool { return every20th(i) && i < n-50 }
 	tests := []struct {
 		name     string
 		payloads [][]byte
@@ -222,6 +225,21 @@ func TestPlayerScenarios(t *testing.T) {
 			if !within(float64(st.ConcealedSamples), float64(lost20*frameLen), 0.1) || st.ConcealmentEvents != uint64(lost20) {
 				t.Errorf("concealed %d samples in %d events for %d lost, want %d ± 10 %% in %d", st.ConcealedSamples,
 					st.ConcealmentEvents, lost20, lost20*frameLen, lost20)
+			}
+		}},
+		{"every 20th lost, arriving in bursts of 10", plain, func(i int) time.Duration {
+			if burstLost(i) {
+				return -1
+			}
+			return base + time.Duration(9-i%10)*FrameTime // each waits for the last of its ten
+		}, func(t *testing.T, st ReceiveStats, s *simulation) {
+			// The buffer holds up to 200 ms, over its target by more than
+			// 50 ms at times (where NetEq would skip part of a gap): each
+			// lost packet is still concealed in full, and nothing else.
+			lost := countLost(n, burstLost)
+			if st.ConcealedSamples != uint64(lost*frameLen) || st.ConcealmentEvents != uint64(lost) {
+				t.Errorf("concealed %d samples in %d events for %d lost, want %d in %d", st.ConcealedSamples,
+					st.ConcealmentEvents, lost, lost*frameLen, lost)
 			}
 		}},
 		{"five in a row lost", plain, lossDelay(func(i int) bool { return i >= 300 && i < 305 }), func(t *testing.T, st ReceiveStats, s *simulation) {

@@ -65,7 +65,8 @@ type ReceiveStats struct {
 // ReceiveConfig configures a ReceiveMeter.
 type ReceiveConfig struct {
 	// RecordPath, when set, is the WAV file (48 kHz mono 16-bit) that
-	// receives everything played out, concealment included.
+	// receives everything played out, concealment included, and the
+	// silence the playout device played when audio came too late.
 	RecordPath string
 	// CountOnly skips the playout path: samples and concealment are
 	// counted from the packets' headers and sequence gaps (packetCounter),
@@ -165,12 +166,25 @@ func (m *ReceiveMeter) run(ctx context.Context) {
 		now := time.Now()
 		m.mu.Lock()
 		if m.play.pull(now, m.frame) {
-			m.dev.deliver(now, outFrame)
+			// The recording is what the device played: silence where it
+			// had nothing in time, then the frame.
+			if silence := m.dev.deliver(now, outFrame); silence > 0 {
+				m.recordSilence(silence)
+			}
 			m.record(m.frame)
 		}
 		next := m.dev.next(now)
 		m.mu.Unlock()
 		timer.Reset(time.Until(next))
+	}
+}
+
+// recordSilence appends n samples of silence to the recording.
+func (m *ReceiveMeter) recordSilence(n int) {
+	for n > 0 {
+		k := min(n, len(m.frame))
+		m.record(make([]int16, k))
+		n -= k
 	}
 }
 
@@ -256,6 +270,11 @@ func (m *ReceiveMeter) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.play != nil {
+		st := m.play.stats(m.dev.stats())
+		m.log.Debug("playout stopped", "played", time.Duration(st.TotalSamplesReceived)*time.Second/SampleRate,
+			"concealed", time.Duration(st.ConcealedSamples)*time.Second/SampleRate, "discarded", st.PacketsDiscarded,
+			"left in buffer", time.Duration(m.play.fut.len())*time.Second/SampleRate, "packets left", m.play.buf.len(),
+			"synthesized", time.Duration(st.Playout.SynthesizedSamplesDuration*float64(time.Second)))
 		m.play.close()
 	}
 	if m.rec != nil {
