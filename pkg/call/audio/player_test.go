@@ -441,3 +441,39 @@ func TestDevice(t *testing.T) {
 		t.Errorf("after a late frame: %+v, want 15 ms synthesized in 1 event, 1.035 s played", st)
 	}
 }
+
+// Stretching a tone removes or repeats whole periods of it: no phase jump
+// where the audio was cut.
+func TestTimeStretchKeepsTone(t *testing.T) {
+	for _, hz := range []float64{180, 440, 600, 1000} {
+		x := tonePCM(hz, 40*samplesPerMs)
+		out := make([]int16, len(x)+stretchMiddle)
+		period := SampleRate / hz
+		for _, tc := range []struct {
+			name    string
+			stretch func() int
+			length  func(int) int
+		}{
+			{"accelerate", func() int { return accelerate(x, out, false) }, func(n int) int { return len(x) - n }},
+			{"preemptive expand", func() int { return preemptiveExpand(x, out, 0) }, func(n int) int { return len(x) + n }},
+		} {
+			n := tc.stretch()
+			periods := math.Round(float64(n) / period)
+			if n == 0 || math.Abs(float64(n)-periods*period) > 1 {
+				t.Errorf("%g Hz, %s: %d samples, not a whole number of periods of %.2f", hz, tc.name, n, period)
+				continue
+			}
+			if a := ToneLevel(floats(out[:tc.length(n)]), SampleRate, hz); a < 0.49 {
+				t.Errorf("%g Hz, %s: the tone at %.3f after the cut, want 0.5", hz, tc.name, a)
+			}
+		}
+	}
+}
+
+func floats(pcm []int16) []float32 {
+	f := make([]float32, len(pcm))
+	for i, s := range pcm {
+		f[i] = float32(s) / 32768
+	}
+	return f
+}

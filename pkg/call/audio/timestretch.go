@@ -62,8 +62,24 @@ func pitch(x []int16) (period int, corr float64, active bool) {
 			lag += 0.5 * (c[best-1] - c[best+1]) / den
 		}
 	}
-	period = min(max(int(math.Round(lag*downFactor)), minLag*downFactor), stretchMiddle)
+	estimate := int(math.Round(lag * downFactor))
+	// Refine at 48 kHz: the period, within half a 4 kHz sample of the
+	// estimate, whose two sides correlate best. NetEq stops at the
+	// interpolated estimate; a period a few samples off leaves a phase
+	// jump in a tone wherever the audio is stretched.
+	period, corr = minLag*downFactor, -1
+	for p := max(estimate-downFactor/2, minLag*downFactor); p <= min(estimate+downFactor/2, stretchMiddle); p++ {
+		c, e := correlation(x, p)
+		if c > corr {
+			period, corr, active = p, c, e > passiveLevel
+		}
+	}
+	return period, max(corr, 0), active
+}
 
+// correlation is the normalised correlation of the period of x before the
+// middle with the one after it, and their mean energy per sample.
+func correlation(x []int16, period int) (corr, energy float64) {
 	v1, v2 := x[stretchMiddle-period:stretchMiddle], x[stretchMiddle:stretchMiddle+period]
 	var e1, e2, cross float64
 	for i := range period {
@@ -72,11 +88,10 @@ func pitch(x []int16) (period int, corr float64, active bool) {
 		e2 += b * b
 		cross += a * b
 	}
-	active = (e1+e2)/float64(2*period) > passiveLevel
 	if e1 > 0 && e2 > 0 {
 		corr = min(1, max(0, cross)/math.Sqrt(e1*e2))
 	}
-	return period, corr, active
+	return corr, (e1 + e2) / float64(2*period)
 }
 
 // crossFade writes into dst the fade from a to b over len(dst) samples,
