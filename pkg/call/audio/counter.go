@@ -13,8 +13,8 @@ const maxConceal = 10 * SampleRate
 // section 3.1) and what a gap in sequence numbers would be concealed with
 // (its length in RTP time), which is what the playout path reports on a
 // network that delays every packet alike. A packet that comes after a
-// later one, or twice, is counted late and dropped. It costs a few tens of
-// nanoseconds a packet, against some 25 µs for decoding and playing out.
+// later one, or twice, is counted late and dropped. It costs under 100 ns a
+// packet, against some 21 µs for decoding and playing out.
 type packetCounter struct {
 	st      ReceiveStats
 	started bool
