@@ -407,10 +407,28 @@ func TestCallAudioStats(t *testing.T) {
 	if n, _ := in["totalSamplesReceived"].(uint64); n < s1 {
 		t.Errorf("inbound totalSamplesReceived %v, want >= %d", in["totalSamplesReceived"], s1)
 	}
-	for _, f := range []string{"totalAudioEnergy", "totalSamplesDuration"} {
+	for _, f := range []string{"totalAudioEnergy", "totalSamplesDuration", "jitterBufferDelay", "jitterBufferTargetDelay",
+		"jitterBufferMinimumDelay", "totalProcessingDelay"} {
 		if v, _ := in[f].(float64); v <= 0 {
 			t.Errorf("inbound %s = %v", f, in[f])
 		}
+	}
+	// The playout path's figures: what it emitted (decoded) is what
+	// arrived less what is still buffered, at most its target delay.
+	emitted, _ := in["jitterBufferEmittedCount"].(uint64)
+	if n, _ := in["totalSamplesReceived"].(uint64); emitted == 0 || emitted > n+48000/10 {
+		t.Errorf("inbound jitterBufferEmittedCount %v, totalSamplesReceived %v", in["jitterBufferEmittedCount"], in["totalSamplesReceived"])
+	}
+	var playout stats.Object
+	for _, o := range rep.Objects {
+		if o["type"] == "media-playout" && o["id"] == in["playoutId"] {
+			playout = o
+		}
+	}
+	if playout == nil {
+		t.Errorf("inbound playoutId %v names no media-playout object", in["playoutId"])
+	} else if n, _ := playout["totalSamplesCount"].(uint64); n != in["totalSamplesReceived"] {
+		t.Errorf("media-playout totalSamplesCount %v, inbound totalSamplesReceived %v", playout["totalSamplesCount"], in["totalSamplesReceived"])
 	}
 	if lvl, _ := ms["audioLevel"].(float64); math.Abs(lvl-audio.ToneAmplitude) > 0.001 {
 		t.Errorf("media-source audioLevel %v, want %v", ms["audioLevel"], audio.ToneAmplitude)

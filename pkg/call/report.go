@@ -966,30 +966,26 @@ func (c *Call) EndRecord() stats.EndRecord {
 const mediaSourceAudioID = "media-source-audio"
 
 // addAudioStats fills the audio fields pion cannot know: in the inbound-rtp
-// of the far end's stream, what the decoder measured (pion reports them as
-// zeros); in the local audio's media-source (made if the report has none),
-// what the source measured since this call attached it.
+// of the far end's stream, what the playout path measured (pion reports
+// them as zeros), with its media-playout object; in the local audio's
+// media-source (made if the report has none), what the source measured
+// since this call attached it.
 func (c *Call) addAudioStats(objs []stats.Object) []stats.Object {
 	c.mu.Lock()
 	recv, ssrc := c.recv, c.recvSSRC
 	c.mu.Unlock()
 	if recv != nil {
 		in := recv.Stats()
+		var playout []stats.Object
 		for _, o := range objs {
 			if o["type"] != string(webrtc.StatsTypeInboundRTP) || o["kind"] != "audio" || !sameSSRC(o["ssrc"], ssrc) {
 				continue
 			}
-			o["totalSamplesReceived"] = in.TotalSamplesReceived
-			o["concealedSamples"] = in.ConcealedSamples
-			o["concealmentEvents"] = in.ConcealmentEvents
-			if !in.Decoded { // counted from the packets: the audio itself was not measured
-				continue
+			if p := setInboundAudio(o, in); p != nil { // audiostats.go
+				playout = append(playout, p)
 			}
-			o["audioLevel"] = in.AudioLevel
-			o["totalAudioEnergy"] = in.TotalAudioEnergy
-			o["totalSamplesDuration"] = in.TotalSamplesDuration
-			o["silentConcealedSamples"] = in.SilentConcealedSamples
 		}
+		objs = append(objs, playout...)
 	}
 	if c.sender == nil {
 		return objs

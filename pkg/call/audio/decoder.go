@@ -17,8 +17,9 @@ const maxOpusFrame = 5760
 
 var errOpus = errors.New("opus")
 
-// opusDecoder decodes Opus to 48 kHz mono float with libopus, whatever the
-// far end sends (stereo is mixed down by libopus).
+// opusDecoder decodes Opus to 48 kHz mono 16-bit PCM with libopus, as
+// libwebrtc's NetEq decodes (opus_decode, not opus_decode_float), whatever
+// the far end sends (stereo is mixed down by libopus).
 type opusDecoder struct {
 	st *C.OpusDecoder
 }
@@ -35,17 +36,130 @@ func newOpusDecoder() (*opusDecoder, error) {
 // decode decodes one packet into pcm (at least maxOpusFrame long) and
 // returns the samples written. A nil packet asks for packet-loss
 // concealment of len(pcm) samples, which must be a multiple of 2.5 ms.
-func (d *opusDecoder) decode(packet []byte, pcm []float32) (int, error) {
+func (d *opusDecoder) decode(packet []byte, pcm []int16) (int, error) {
+	return d.run(packet, pcm, 0)
+}
+
+// decodeFEC decodes the in-band FEC (SILK's LBRR frame) that packet
+// carries for the audio just before it, len(pcm) samples (the packet's
+// frame length). Without LBRR data libopus conceals instead: check with
+// packetHasFEC first.
+func (d *opusDecoder) decodeFEC(packet []byte, pcm []int16) (int, error) {
+	return d.run(packet, pcm, 1)
+}
+
+func (d *opusDecoder) run(packet []byte, pcm []int16, fec C.int) (int, error) {
 	var data *C.uchar
 	if len(packet) > 0 {
 		data = (*C.uchar)(unsafe.Pointer(&packet[0]))
 	}
-	n := C.opus_decode_float(d.st, data, C.opus_int32(len(packet)),
-		(*C.float)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)), 0)
+	n := C.opus_decode(d.st, data, C.opus_int32(len(packet)),
+		(*C.opus_int16)(unsafe.Pointer(&pcm[0])), C.int(len(pcm)), fec)
 	if n < 0 {
 		return 0, fmt.Errorf("%w: %s", errOpus, C.GoString(C.opus_strerror(n)))
 	}
 	return int(n), nil
+}
+
+// packetHasFEC says whether an Opus packet carries in-band FEC for the
+// audio before it, as libwebrtc's WebRtcOpus_PacketHasFec reads it: the
+// LBRR flag of the first frame's SILK layer. The flags are the first
+// symbols of the range coder, coded with probability one half, so they are
+// the first bits of the frame's data (RFC 6716, section 4.2.3).
+func packetHasFEC(packet []byte) bool {
+	if len(packet) < 2 || packet[0]&0x80 != 0 { // CELT-only: no SILK layer
+		return false
+	}
+	var silkFrames int
+	switch max(frameSamples(packet[0])/(SampleRate/1000), 10) {
+	case 10, 20:
+		silkFrames = 1
+	case 40:
+		silkFrames = 2
+	case 60:
+		silkFrames = 3
+	default:
+		return false
+	}
+	first, ok := firstFrame(packet)
+	if !ok {
+		return false
+	}
+	channels := 1
+	if packet[0]&0x4 != 0 {
+		channels = 2
+	}
+	for n := 0; n < channels; n++ {
+		if first&(0x80>>((n+1)*(silkFrames+1)-1)) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// firstFrame returns the first byte of a packet's first frame (RFC 6716,
+// section 3.2), or false when that frame is empty or the packet malformed.
+func firstFrame(packet []byte) (byte, bool) {
+	off := 1
+	switch packet[0] & 0x3 {
+	case 2: // the first frame's length, then the frame
+		n, size, ok := frameLength(packet[1:])
+		if !ok || size == 0 {
+			return 0, false
+		}
+		off += n
+	case 3:
+		if len(packet) < 2 {
+			return 0, false
+		}
+		count := packet[1]
+		off++
+		if count&0x40 != 0 { // padding length: 255 means 254 more and another byte
+			for {
+				if off >= len(packet) {
+					return 0, false
+				}
+				b := packet[off]
+				off++
+				if b != 255 {
+					break
+				}
+			}
+		}
+		if count&0x80 != 0 && count&0x3f > 1 { // VBR: the lengths of all frames but the last
+			n, size, ok := frameLength(packet[off:])
+			if !ok || size == 0 {
+				return 0, false
+			}
+			off += n
+			for i := 2; i < int(count&0x3f); i++ {
+				n, _, ok := frameLength(packet[off:])
+				if !ok {
+					return 0, false
+				}
+				off += n
+			}
+		}
+	}
+	if off >= len(packet) {
+		return 0, false
+	}
+	return packet[off], true
+}
+
+// frameLength reads one frame length (one byte below 252, else two) and
+// returns the bytes it took and the length.
+func frameLength(b []byte) (n, size int, ok bool) {
+	switch {
+	case len(b) == 0:
+		return 0, 0, false
+	case b[0] < 252:
+		return 1, int(b[0]), true
+	case len(b) < 2:
+		return 0, 0, false
+	default:
+		return 2, 4*int(b[1]) + int(b[0]), true
+	}
 }
 
 // packetSamples is how many samples per channel an Opus packet holds at

@@ -6,49 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pion/mediadevices/pkg/codec/opus"
 	"github.com/pion/mediadevices/pkg/io/audio"
 	"github.com/pion/mediadevices/pkg/wave"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/test"
 )
-
-func TestLevelMeter(t *testing.T) {
-	tests := []struct {
-		name      string
-		gen       generator
-		wantLevel float64
-	}{
-		{"tone", newSine(1000), ToneAmplitude},
-		{"silence", silence{}, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var m levelMeter
-			// 1.01 s in uneven pieces: frames of 10 ms must be cut across
-			// calls.
-			for _, n := range []int{7, 4793, 960, 43720, 1000} {
-				buf := make([]float32, n)
-				tt.gen.fill(buf)
-				m.add(buf)
-			}
-			if m.samples != 50480 {
-				t.Errorf("samples %d", m.samples)
-			}
-			if m.duration() != 1.05 { // 105 complete 10 ms frames, counted exactly
-				t.Errorf("duration %v, want 1.05", m.duration())
-			}
-			if math.Abs(m.audioLevel()-tt.wantLevel) > 0.001 {
-				t.Errorf("audioLevel %v, want %v", m.audioLevel(), tt.wantLevel)
-			}
-			// The average level over the stream, as the W3C spec derives
-			// it from the totals, is the tone's amplitude too.
-			if avg := math.Sqrt(m.energy() / m.duration()); math.Abs(avg-tt.wantLevel) > 0.001 {
-				t.Errorf("sqrt(energy/duration) = %v, want %v", avg, tt.wantLevel)
-			}
-		})
-	}
-}
 
 // encodeTone returns n 20 ms Opus packets of a tone, made by the encoder
 // the sources use.
@@ -86,65 +51,13 @@ func packet(seq uint16, ts uint32, payload []byte) *rtp.Packet {
 	return &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: OpusPayloadType, SequenceNumber: seq, Timestamp: ts, SSRC: 42}, Payload: payload}
 }
 
-// The receive meter's figures follow what arrived: samples per packet,
-// concealment per gap, level of the tone, and the recording holds the tone
-// for the whole stream.
-func TestReceiveMeter(t *testing.T) {
-	pkts := encodeTone(t, 1000, 150) // 3 s
-	rec := filepath.Join(t.TempDir(), "heard.wav")
-	m, err := NewReceiveMeter(ReceiveConfig{RecordPath: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m.RecordPath() != rec {
-		t.Errorf("RecordPath %q", m.RecordPath())
-	}
-	feedTestStream(m, pkts)
-	st := m.Stats()
-	want := testStreamCounts
-	want.Decoded = true
-	got := st
-	got.AudioLevel, got.TotalAudioEnergy, got.TotalSamplesDuration, got.SilentConcealedSamples = 0, 0, 0, 0
-	if got != want {
-		t.Errorf("stats %+v\nwant  %+v", got, want)
-	}
-	if math.Abs(st.AudioLevel-ToneAmplitude) > 0.05 {
-		t.Errorf("audioLevel %.3f, want about %.2f", st.AudioLevel, ToneAmplitude)
-	}
-	if math.Abs(st.TotalSamplesDuration-3) > 0.011 {
-		t.Errorf("totalSamplesDuration %.3f, want 3", st.TotalSamplesDuration)
-	}
-	if avg := math.Sqrt(st.TotalAudioEnergy / st.TotalSamplesDuration); avg < 0.4 || avg > 0.55 {
-		t.Errorf("average level %.3f, want about %.2f", avg, ToneAmplitude)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	m.Packet(packet(testSeq+151, testTS+151*uint32(frameLen), pkts[0])) // after Close: ignored
-
-	heard, info, err := LoadWAV(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Frames != 150*frameLen {
-		t.Errorf("recording has %d samples, want %d", info.Frames, 150*frameLen)
-	}
-	// The tone throughout, concealment included (PLC continues it).
-	for i := 0; i+SampleRate/2 <= len(heard); i += SampleRate / 2 {
-		if a := ToneLevel(heard[i:i+SampleRate/2], SampleRate, 1000); a < 0.3 {
-			t.Errorf("recording at %.1f s: 1 kHz at %.3f", float64(i)/SampleRate, a)
-		}
-	}
-}
-
-// feedTestStream feeds 150 packets with a gap, a packet the decoder
-// refuses, a duplicate, a late one and padding: testStreamCounts.
-func feedTestStream(m *ReceiveMeter, pkts [][]byte) {
+// feedTestStream feeds 150 packets with a gap of 5, a packet the decoder
+// refuses, a duplicate, a late one and padding, calling pace before each
+// packet.
+func feedTestStream(m *ReceiveMeter, pkts [][]byte, pace func()) {
 	seq, ts := testSeq, testTS
 	for i, p := range pkts {
+		pace()
 		switch {
 		case i >= 50 && i < 55: // lost: one gap of 5 packets
 		case i == 100: // the decoder refuses it: concealed
@@ -166,29 +79,123 @@ var (
 	testTS  = uint32(4294900000)
 )
 
-var testStreamCounts = ReceiveStats{
-	TotalSamplesReceived: 150 * uint64(frameLen),
-	ConcealedSamples:     6 * uint64(frameLen),
-	ConcealmentEvents:    2,
-	PacketsDecoded:       144,
-	DecodeErrors:         1,
-	PacketsLate:          2,
+// The receive meter plays a stream sent in real time through its jitter
+// buffer: every packet decoded or concealed, the gap concealed, the
+// recording what was played, the tone throughout, and its playout clock
+// stopped by Close.
+func TestReceiveMeter(t *testing.T) {
+	report := test.CheckRoutines(t)
+	defer report()
+	pkts := encodeTone(t, 1000, 150) // 3 s
+	rec := filepath.Join(t.TempDir(), "heard.wav")
+	m, err := NewReceiveMeter(ReceiveConfig{RecordPath: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RecordPath() != rec {
+		t.Errorf("RecordPath %q", m.RecordPath())
+	}
+	tick := time.NewTicker(FrameTime) // the far end sends every 20 ms
+	feedTestStream(m, pkts, func() { <-tick.C })
+	tick.Stop()
+	// Playout runs the buffer's delay behind the packets: wait until each
+	// of the 144 decodable packets was played or discarded (had the
+	// machine stalled the sender past the buffer).
+	deadline := time.Now().Add(20 * time.Second)
+	for st := m.Stats(); st.PacketsDecoded+st.PacketsDiscarded < 144; st = m.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20 s: %+v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	m.Packet(packet(testSeq+151, testTS+151*uint32(frameLen), pkts[0])) // after Close: ignored
+	st := m.Stats()
+	logStats(t, st)
+
+	// 144 packets were decodable; each was played or, had the machine
+	// stalled the sender past the buffer, discarded.
+	if got := st.JitterBufferEmittedCount + st.PacketsDiscarded*uint64(frameLen); got != 144*uint64(frameLen) ||
+		st.PacketsDecoded+st.PacketsDiscarded != 144 {
+		t.Errorf("emitted %d samples of %d packets, discarded %d: want the 144 packets' %d samples", st.JitterBufferEmittedCount,
+			st.PacketsDecoded, st.PacketsDiscarded, 144*frameLen)
+	}
+	if st.DecodeErrors != 1 || st.PacketsDuplicated != 2 {
+		t.Errorf("decode errors %d, duplicates %d; want 1, 2 (the repeated packet and the late one)", st.DecodeErrors, st.PacketsDuplicated)
+	}
+	// The gap and the refused packet, at least; and whatever came after
+	// the stream stopped, until Close.
+	if st.ConcealedSamples < 6*uint64(frameLen) || st.ConcealmentEvents < 2 {
+		t.Errorf("concealed %d samples in %d events, want at least %d in 2", st.ConcealedSamples, st.ConcealmentEvents, 6*frameLen)
+	}
+	if st.Playout.TotalSamplesCount != st.TotalSamplesReceived || st.TotalSamplesDuration != float64(st.TotalSamplesReceived)/SampleRate {
+		t.Errorf("media-playout pulled %d samples, level measured %v s, inbound played %d", st.Playout.TotalSamplesCount,
+			st.TotalSamplesDuration, st.TotalSamplesReceived)
+	}
+	if st.AudioLevel < 0.3 || st.JitterBufferDelay <= 0 || st.TotalProcessingDelay < st.JitterBufferDelay {
+		t.Errorf("audioLevel %v, jitterBufferDelay %v, totalProcessingDelay %v", st.AudioLevel, st.JitterBufferDelay, st.TotalProcessingDelay)
+	}
+
+	heard, info, err := LoadWAV(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the device played: the audio, and silence where it came late.
+	synthesized := uint64(math.Round(st.Playout.SynthesizedSamplesDuration * SampleRate))
+	if uint64(info.Frames) != st.TotalSamplesReceived+synthesized {
+		t.Errorf("recording has %d samples, %d were played and %d synthesized", info.Frames, st.TotalSamplesReceived, synthesized)
+	}
+	// The tone, concealment included (PLC continues it): over the whole
+	// recording, so that a machine stalling the sender for a while (the
+	// audio then concealed until PLC fades) does not fail the test.
+	if a := ToneLevel(heard, SampleRate, 1000); a < 0.3 {
+		t.Errorf("recording: 1 kHz at %.3f, want about 0.5", a)
+	}
 }
 
-// Without decoding, the meter counts the same samples, concealment and
-// packets from the packets alone, and measures no audio.
+// Without decoding, the meter counts samples, concealment and packets from
+// the packets alone, and measures no audio.
 func TestReceiveMeterCountOnly(t *testing.T) {
 	m, err := NewReceiveMeter(ReceiveConfig{CountOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	feedTestStream(m, encodeTone(t, 1000, 150))
-	if st := m.Stats(); st != testStreamCounts {
-		t.Errorf("stats %+v\nwant  %+v", st, testStreamCounts)
+	feedTestStream(m, encodeTone(t, 1000, 150), func() {})
+	want := ReceiveStats{
+		TotalSamplesReceived: 150 * uint64(frameLen),
+		ConcealedSamples:     6 * uint64(frameLen),
+		ConcealmentEvents:    2,
+		PacketsDecoded:       144,
+		DecodeErrors:         1,
+		PacketsLate:          2,
+	}
+	if st := m.Stats(); st != want {
+		t.Errorf("stats %+v\nwant  %+v", st, want)
 	}
 	if _, err := NewReceiveMeter(ReceiveConfig{CountOnly: true, RecordPath: filepath.Join(t.TempDir(), "x.wav")}); !errors.Is(err, ErrRecord) {
 		t.Errorf("recording without decoding: err = %v, want ErrRecord", err)
+	}
+}
+
+// Without decoding, a sequence jump (a restarted stream) counts at most
+// maxConceal.
+func TestReceiveMeterCountOnlyBoundsConcealment(t *testing.T) {
+	pkts := encodeTone(t, 440, 2)
+	m, err := NewReceiveMeter(ReceiveConfig{CountOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.Packet(packet(1, 1000, pkts[0]))
+	m.Packet(packet(30000, 1000+2e9, pkts[1]))
+	if st := m.Stats(); st.ConcealedSamples != maxConceal || st.TotalSamplesReceived != uint64(2*frameLen+maxConceal) {
+		t.Errorf("stats %+v", st)
 	}
 }
 
@@ -237,18 +244,49 @@ func TestPacketSamples(t *testing.T) {
 	}
 }
 
-// A sequence jump (a restarted stream) conceals at most maxConceal.
-func TestReceiveMeterBoundsConcealment(t *testing.T) {
-	pkts := encodeTone(t, 440, 2)
-	m, err := NewReceiveMeter(ReceiveConfig{})
-	if err != nil {
-		t.Fatal(err)
+// packetHasFEC reads the LBRR flag where libwebrtc reads it, whatever the
+// packet's framing; an encoder with FEC on sets it on voiced frames, one
+// without never.
+func TestPacketHasFEC(t *testing.T) {
+	silkLBRR := byte(0x40) // mono, one SILK frame: VAD bit, then the LBRR bit
+	tests := []struct {
+		name   string
+		packet []byte
+		want   bool
+	}{
+		{"SILK 20 ms, LBRR", []byte{1 << 3, silkLBRR}, true},
+		{"SILK 20 ms, VAD only", []byte{1 << 3, 0x80}, false},
+		{"SILK 40 ms, LBRR after two VAD bits", []byte{2 << 3, 0x20}, true},
+		{"SILK 40 ms, second VAD bit", []byte{2 << 3, 0x40}, false},
+		{"stereo, side channel's LBRR", []byte{1<<3 | 0x4, 0x10}, true},
+		{"hybrid 20 ms, LBRR", []byte{15 << 3, silkLBRR}, true},
+		{"CELT only: never", []byte{31 << 3, 0xff}, false},
+		{"code 2, after a one-byte length", []byte{1<<3 | 2, 1, silkLBRR, 0}, true},
+		{"code 2, empty first frame", []byte{1<<3 | 2, 0, silkLBRR}, false},
+		{"code 2, two-byte length", []byte{1<<3 | 2, 252, 0, silkLBRR}, true},
+		{"code 3 CBR", []byte{1<<3 | 3, 2, silkLBRR, 0}, true},
+		{"code 3 VBR with padding", []byte{1<<3 | 3, 0x80 | 0x40 | 2, 255, 0, 1, silkLBRR, 0}, true},
+		{"code 3 truncated", []byte{1<<3 | 3, 0x40 | 2, 255}, false},
+		{"TOC only", []byte{1 << 3}, false},
 	}
-	defer m.Close()
-	m.Packet(packet(1, 1000, pkts[0]))
-	m.Packet(packet(30000, 1000+2e9, pkts[1]))
-	if st := m.Stats(); st.ConcealedSamples != maxConceal || st.TotalSamplesReceived != uint64(2*frameLen+maxConceal) {
-		t.Errorf("stats %+v", st)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := packetHasFEC(tt.packet); got != tt.want {
+				t.Errorf("packetHasFEC(%x) = %v, want %v", tt.packet, got, tt.want)
+			}
+		})
+	}
+	speech := loopPCM(bursty(), SampleRate)
+	count := func(pkts [][]byte) (n int) {
+		for _, p := range pkts {
+			if packetHasFEC(p) {
+				n++
+			}
+		}
+		return n
+	}
+	if with, without := count(encodePCM(t, speech, true)), count(encodePCM(t, speech, false)); with == 0 || without != 0 {
+		t.Errorf("packets with LBRR: %d from an encoder with FEC, %d without; want some, none", with, without)
 	}
 }
 
@@ -266,11 +304,18 @@ func TestReceiveMeterRecordErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range encodeTone(t, 440, 100) {
+	tick := time.NewTicker(FrameTime)
+	defer tick.Stop()
+	for i, p := range encodeTone(t, 440, 20) {
+		<-tick.C
 		m.Packet(packet(uint16(i), uint32(i*frameLen), p))
 	}
-	if m.Stats().PacketsDecoded != 100 {
-		t.Errorf("decoded %d packets", m.Stats().PacketsDecoded)
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Stats().PacketsDecoded < 10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("decoded %d packets after 5 s", m.Stats().PacketsDecoded)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := m.Close(); !errors.Is(err, ErrRecord) {
 		t.Errorf("Close = %v, want ErrRecord", err)

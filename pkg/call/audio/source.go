@@ -265,7 +265,7 @@ func (s *Source) measure(r audio.Reader) audio.Reader {
 		chunk, release, err = r.Read()
 		if err == nil && chunk != nil {
 			s.mu.Lock()
-			s.level.add(monoSamples(chunk))
+			s.level.addFloat(monoSamples(chunk))
 			s.mu.Unlock()
 		}
 		return chunk, release, err
