@@ -68,6 +68,9 @@ type Config struct {
 	// HandshakeTimeout bounds the WebSocket opening (5 s when zero).
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
+	// Trace logs every SIP message sent and received, at debug level
+	// (credentials are hashed in digest headers; SDP is logged whole).
+	Trace bool
 }
 
 // Conn is one SIP user agent on one WebSocket: a signaling.Conn that a
@@ -101,6 +104,7 @@ type Conn struct {
 	closing  bool
 	closeErr error
 	once     sync.Once
+	trace    bool // log every message (debug level)
 }
 
 var _ signaling.Conn = (*Conn)(nil)
@@ -185,6 +189,7 @@ func newConn(cfg Config, aor sip.Uri, ws *websocket.Conn, scheme string) *Conn {
 		done:    make(chan struct{}),
 		txs:     map[string]chan *sip.Response{},
 		dialogs: map[string]*dialog{},
+		trace:   cfg.Trace,
 	}
 	// RFC 7118 §5: the client has no reachable address; the host is made
 	// up and the server sends everything down this WebSocket. ";ob" asks
@@ -274,6 +279,9 @@ func (c *Conn) read() error {
 		if len(strings.Trim(string(data), "\r\n")) == 0 {
 			continue // RFC 5626 keep-alive
 		}
+		if c.trace {
+			c.log.Debug("SIP received", "message", string(data))
+		}
 		msg, err := c.parser.ParseSIP(data)
 		if err != nil {
 			c.log.Warn("ignoring a malformed SIP message", "err", err, "message", clip(string(data)))
@@ -291,6 +299,9 @@ func (c *Conn) read() error {
 // write sends one message in one text frame.
 func (c *Conn) write(m sip.Message) error {
 	data := m.String()
+	if c.trace {
+		c.log.Debug("SIP sent", "message", data)
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))

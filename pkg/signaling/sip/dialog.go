@@ -857,8 +857,10 @@ func (c *Conn) onCancel(req *sip.Request) {
 // Contact and description in a 2xx to INVITE and in 18x.
 func (c *Conn) dialogResponse(d *dialog, req *sip.Request, code int, reason string, sdp []byte, extra ...sip.Header) *sip.Response {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	if to := res.To(); to != nil {
-		if _, tagged := to.Params.Get("tag"); !tagged && code > 100 {
+	// Our tag on every response but 100 to a request outside the dialog
+	// (sipgo makes up a new one per response; a dialog needs one).
+	if to := res.To(); to != nil && code > 100 {
+		if _, tagged := req.To().Params.Get("tag"); !tagged {
 			if to.Params == nil {
 				to.Params = sip.NewParams()
 			}

@@ -44,7 +44,8 @@ func aor(user string) string { return "sip:" + user + "@" + sipkit.Domain }
 // phoneOpts is how a test phone reaches the server.
 type phoneOpts struct {
 	url      string
-	user     string // a test user, or any id for an anonymous caller
+	user     string // a test user
+	from     string // an anonymous caller's id (instead of user@domain)
 	password string // default: the test user's
 	register bool
 	src      *audio.Source
@@ -59,7 +60,11 @@ func sipConfig(t testing.TB, o phoneOpts) sip.Config {
 	if pw == "" {
 		pw = sipkit.Users[o.user]
 	}
-	return sip.Config{URL: o.url, User: o.user + "@" + sipkit.Domain, Register: o.register, Password: pw, Logger: testLogger(t)}
+	user := o.user + "@" + sipkit.Domain
+	if o.from != "" {
+		user = o.from
+	}
+	return sip.Config{URL: o.url, User: user, Register: o.register, Password: pw, Logger: testLogger(t), Trace: os.Getenv("CALLSTAT_SIP_TRACE") != ""}
 }
 
 // newPhone makes a pkg/call phone whose signaling is SIP over WebSocket:
