@@ -334,7 +334,7 @@ func TestNormalizeID(t *testing.T) {
 func TestCheckSDP(t *testing.T) {
 	tests := []struct {
 		name, sdp, err string
-		dir           sip.Direction
+		dir            sip.Direction
 	}{
 		{name: "webrtc", sdp: goodAnswer, dir: sip.SendRecv},
 		{name: "held", sdp: strings.Replace(goodAnswer, "a=sendrecv", "a=sendonly", 1), dir: sip.SendOnly},
