@@ -5,15 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"net/url"
+	"net"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/google/uuid"
-	"github.com/gorilla/websocket"
 
 	"github.com/callstat/callstat/pkg/signaling"
 )
@@ -23,13 +22,13 @@ const (
 	// DefaultExpires is the registration lifetime asked for, as JsSIP and
 	// SIP.js ask.
 	DefaultExpires = 600 * time.Second
-	// maxFrameBytes bounds one SIP message: RFC 7118 puts one message in
-	// a frame, and an audio call's INVITE is a few kilobytes.
-	maxFrameBytes = 64 << 10
 	// writeTimeout bounds one frame's write.
 	writeTimeout = 10 * time.Second
 	// unregisterTimeout bounds the un-REGISTER on Close.
 	unregisterTimeout = 2 * time.Second
+	// hangupWait bounds how long closing the connection waits for BYEs and
+	// CANCELs in flight.
+	hangupWait = 2 * time.Second
 	// inboxSize is how many messages may wait for the phone.
 	inboxSize = 64
 	// userAgent names callstat in User-Agent headers.
@@ -68,140 +67,81 @@ type Config struct {
 	// HandshakeTimeout bounds the WebSocket opening (5 s when zero).
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
-	// Trace logs every SIP message sent and received, at debug level
-	// (credentials are hashed in digest headers; SDP is logged whole).
+	// Trace logs the SIP messages received and those the user agent sends,
+	// at debug level (credentials are hashed in digest headers; SDP is
+	// logged whole). Responses that sipgo's transaction layer sends on its
+	// own (100 Trying, 487 after a CANCEL, the 200 to a CANCEL) are not
+	// traced.
 	Trace bool
 }
 
-// Conn is one SIP user agent on one WebSocket: a signaling.Conn that a
-// call.Phone drives. See the package documentation for the mapping.
+// Conn is one signaling session of an Agent: one WebSocket, and the
+// registration on it. It is a signaling.Conn that a call.Phone drives;
+// the package documentation has the mapping.
 type Conn struct {
-	cfg     Config
-	log     *slog.Logger
-	aor     sip.Uri // the address of record (User)
-	id      string  // aor as a string: the phone's identity
-	domain  string  // aor's host: the registrar, and the domain of bare callee ids
-	ws      *websocket.Conn
-	parser  *sip.Parser
-	via     string // transport of our Via: WS or WSS
-	viaHost string // made-up .invalid host of Via (RFC 7118 §5)
-	contact sip.Uri
-	inst    string // +sip.instance
+	a     *Agent
+	key   string // ip:port of the server
+	owned bool   // Close closes the agent too (Dial)
 
 	msgs chan signaling.Message
-	ctx  context.Context // cancelled when the connection ends
-	stop context.CancelFunc
-	wg   sync.WaitGroup // every goroutine but the reader
-	wmu  sync.Mutex     // one writer at a time (gorilla's rule)
-	byes sync.WaitGroup // BYEs in flight, which Close lets finish
-	done chan struct{}  // closed once msgs is closed
+	stop chan struct{} // closed when the connection ends: emitters give up
+	done chan struct{} // closed once msgs is closed
+	ctx  context.Context
+	quit context.CancelFunc
+	wg   sync.WaitGroup // the registration's refresh
+
+	emitMu    sync.RWMutex // emitters hold it shared while they send on msgs
+	once      sync.Once
+	ready     chan struct{} // closed once sipgo has pooled the WebSocket
+	readyOnce sync.Once
 
 	mu       sync.Mutex
-	txs      map[string]chan *sip.Response
-	dialogs  map[string]*dialog
+	ws       *watchedConn
+	dialed   bool
+	status   string // HTTP status of a refused WebSocket handshake
 	reg      *registration
 	err      error
 	closing  bool
-	closeErr error
-	once     sync.Once
-	trace    bool // log every message (debug level)
+	finished bool
 }
 
 var _ signaling.Conn = (*Conn)(nil)
 
-// Dial opens the WebSocket and, with Register, registers User (answering
-// the server's digest challenge). The error wraps signaling.ErrUnreachable
-// when the server cannot be reached, signaling.ErrRegisterFailed (and
-// signaling.ErrAuth) when the registration is refused.
+// Dial opens a connection of a new Agent, which the Conn owns: closing
+// the Conn closes the Agent. A phone that should reconnect dials through
+// an Agent of its own instead (Agent.Dial), so that its calls outlive a
+// dropped WebSocket.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, fmt.Errorf("%w: URL %q must be ws://host:port[/path] or wss://…", ErrConfig, cfg.URL)
-	}
-	aor, err := parseID(cfg.User, "")
+	a, err := NewAgent(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: User: %w", ErrConfig, err)
+		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Expires <= 0 {
-		cfg.Expires = DefaultExpires
-	}
-	if cfg.AuthUser == "" {
-		cfg.AuthUser = aor.User
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = userAgent
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = 5 * time.Second
-	}
-	dialer := websocket.Dialer{
-		HandshakeTimeout: cfg.HandshakeTimeout,
-		TLSClientConfig:  cfg.TLSConfig,
-		Subprotocols:     []string{"sip"},
-		Proxy:            nil,
-	}
-	ws, resp, err := dialer.DialContext(ctx, cfg.URL, nil)
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
-	}
+	c, err := a.Dial(ctx)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: %s: HTTP %s (is it a SIP over WebSocket endpoint?)", signaling.ErrUnreachable, cfg.URL, resp.Status)
-		}
-		return nil, fmt.Errorf("%w: %s: %v", signaling.ErrUnreachable, cfg.URL, err)
+		_ = a.Close()
+		return nil, err
 	}
-	if ws.Subprotocol() != "sip" {
-		_ = ws.Close()
-		return nil, fmt.Errorf("%w: %s did not accept the WebSocket subprotocol \"sip\" (RFC 7118)", signaling.ErrUnreachable, cfg.URL)
-	}
-	ws.SetReadLimit(maxFrameBytes)
-	c := newConn(cfg, aor, ws, u.Scheme)
-	c.log.Debug("SIP WebSocket connected", "url", cfg.URL)
-	go c.run()
-	if cfg.Register {
-		if err := c.register(ctx); err != nil {
-			c.abort()
-			return nil, err
-		}
-	}
+	c.owned = true
 	return c, nil
 }
 
-func newConn(cfg Config, aor sip.Uri, ws *websocket.Conn, scheme string) *Conn {
-	ctx, stop := context.WithCancel(context.Background())
-	c := &Conn{
-		cfg:     cfg,
-		log:     cfg.Logger.With("sip", aor.String()),
-		aor:     aor,
-		id:      aor.String(),
-		domain:  aor.Host,
-		ws:      ws,
-		parser:  sip.NewParser(),
-		via:     strings.ToUpper(scheme),
-		viaHost: randToken(12) + ".invalid",
-		inst:    "<urn:uuid:" + uuid.NewString() + ">",
-		msgs:    make(chan signaling.Message, inboxSize),
-		ctx:     ctx,
-		stop:    stop,
-		done:    make(chan struct{}),
-		txs:     map[string]chan *sip.Response{},
-		dialogs: map[string]*dialog{},
-		trace:   cfg.Trace,
+func newConn(a *Agent, key string) *Conn {
+	ctx, quit := context.WithCancel(a.ctx)
+	return &Conn{
+		a:     a,
+		key:   key,
+		msgs:  make(chan signaling.Message, inboxSize),
+		ready: make(chan struct{}),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		ctx:   ctx,
+		quit:  quit,
 	}
-	// RFC 7118 §5: the client has no reachable address; the host is made
-	// up and the server sends everything down this WebSocket. ";ob" asks
-	// for that (RFC 5626), as JsSIP and SIP.js do.
-	c.contact = sip.Uri{Scheme: "sip", User: randToken(8), Host: c.viaHost,
-		UriParams: params("transport", strings.ToLower(c.via), "ob", "")}
-	return c
 }
 
 // ID is this user agent's address of record, normalised: the identity a
 // phone must use so that its incoming calls match.
-func (c *Conn) ID() string { return c.id }
+func (c *Conn) ID() string { return c.a.id }
 
 // Messages delivers what the SIP side brings, translated. It is closed
 // when the WebSocket ends; Err then says why.
@@ -214,126 +154,180 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Close un-REGISTERs (when registered), ends the calls still in progress
-// without telling anyone (the phone hangs them up first), closes the
-// WebSocket and waits for every goroutine.
+// Send translates a message of the phone into SIP.
+func (c *Conn) Send(m signaling.Message) error { return c.a.send(m) }
+
+// Close un-REGISTERs (when registered), lets the hang-ups in flight reach
+// the server, closes the WebSocket and waits for the connection's
+// goroutines. The Agent's calls stay (a phone that reconnects carries on
+// with them); a Conn from Dial closes its Agent too.
 func (c *Conn) Close() error {
 	c.once.Do(func() {
-		// The phone hangs up before it closes: let those BYEs reach
-		// the server before the socket goes.
-		byes := make(chan struct{})
-		go func() { c.byes.Wait(); close(byes) }()
-		t := time.NewTimer(byeWait)
-		select {
-		case <-byes:
-		case <-t.C:
+		if !c.isEnded() {
+			// The phone hangs up before it closes: let those BYEs and
+			// CANCELs reach the server before the socket goes.
+			waitTimeout(&c.a.hangups, hangupWait)
 		}
-		t.Stop()
 		c.mu.Lock()
 		c.closing = true
 		reg := c.reg
 		c.mu.Unlock()
-		if reg != nil {
+		if reg != nil && !c.isEnded() {
 			ctx, cancel := context.WithTimeout(c.ctx, unregisterTimeout)
 			if err := c.unregister(ctx, reg); err != nil {
-				c.log.Warn("un-REGISTER failed", "err", err)
+				c.a.log.Warn("un-REGISTER failed", "err", err)
 			}
 			cancel()
 		}
 		c.abort()
+		if c.owned {
+			_ = c.a.Close()
+		}
 	})
 	<-c.done
 	return nil
 }
 
-// abort closes the socket and waits for the goroutines.
+// abort closes the socket and waits for the connection's goroutines.
 func (c *Conn) abort() {
-	c.wmu.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.wmu.Unlock()
-	_ = c.ws.Close()
+	c.mu.Lock()
+	c.closing = true
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		ws.shutdown()
+	} else {
+		c.ended(nil)
+	}
 	<-c.done
+	c.wg.Wait()
 }
 
-// run reads the WebSocket until it ends, then stops every goroutine and
-// closes Messages.
-func (c *Conn) run() {
-	err := c.read()
+// claimDial lets sipgo's transport open this Conn's WebSocket once.
+func (c *Conn) claimDial() bool {
 	c.mu.Lock()
-	if !c.closing {
-		c.err = fmt.Errorf("%w: SIP WebSocket: %v", signaling.ErrClosed, err)
+	defer c.mu.Unlock()
+	if c.dialed {
+		return false
 	}
-	c.stop() // under mu: goOwned either sees it or has already counted
+	c.dialed = true
+	return true
+}
+
+// watch wraps the WebSocket that sipgo's transport opens for this Conn.
+func (c *Conn) watch(conn net.Conn) net.Conn {
+	w := &watchedConn{Conn: conn, c: c, ready: c.ready}
+	c.mu.Lock()
+	c.ws = w
 	c.mu.Unlock()
-	c.wg.Wait()
+	return w
+}
+
+// pooled lets the WebSocket be read: sipgo has put it in its pool.
+func (c *Conn) pooled() {
+	c.readyOnce.Do(func() { close(c.ready) })
+}
+
+// socket is the watched WebSocket (nil before it is open).
+func (c *Conn) socket() *watchedConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ws
+}
+
+func (c *Conn) setHTTPStatus(s string) {
+	c.mu.Lock()
+	c.status = s
+	c.mu.Unlock()
+}
+
+func (c *Conn) httpStatus() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.status
+}
+
+func (c *Conn) isEnded() bool {
+	select {
+	case <-c.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// ended is called once the WebSocket is closed, whoever closed it: it
+// records why, stops the emitters and closes Messages.
+func (c *Conn) ended(cause error) {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		return
+	}
+	c.finished = true
+	if !c.closing && c.err == nil {
+		why := "the server closed it"
+		if cause != nil && !errors.Is(cause, io.EOF) {
+			why = cause.Error()
+		}
+		c.err = fmt.Errorf("%w: SIP WebSocket %s: %s", signaling.ErrClosed, c.a.cfg.URL, why)
+	}
+	err := c.err
+	c.mu.Unlock()
+	c.a.mu.Lock()
+	if c.a.cur == c {
+		c.a.cur = nil
+	}
+	c.a.mu.Unlock()
+	if err != nil {
+		c.a.log.Warn("SIP WebSocket lost", "err", err)
+	}
+	close(c.stop)
+	c.quit()
+	c.emitMu.Lock()
 	close(c.msgs)
+	c.emitMu.Unlock()
 	close(c.done)
 }
 
-func (c *Conn) read() error {
-	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			return err
-		}
-		if len(strings.Trim(string(data), "\r\n")) == 0 {
-			continue // RFC 5626 keep-alive
-		}
-		if c.trace {
-			c.log.Debug("SIP received", "message", string(data))
-		}
-		msg, err := c.parser.ParseSIP(data)
-		if err != nil {
-			c.log.Warn("ignoring a malformed SIP message", "err", err, "message", clip(string(data)))
-			continue
-		}
-		switch m := msg.(type) {
-		case *sip.Response:
-			c.onResponse(m)
-		case *sip.Request:
-			c.onRequest(m)
-		}
-	}
-}
-
-// write sends one message in one text frame.
-func (c *Conn) write(m sip.Message) error {
-	data := m.String()
-	if c.trace {
-		c.log.Debug("SIP sent", "message", data)
-	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(data)); err != nil {
-		return fmt.Errorf("%w: writing to the SIP WebSocket: %v", signaling.ErrClosed, err)
-	}
-	return nil
-}
-
-// emit hands a message to the phone.
+// emit hands a message to the phone, unless the connection has ended.
 func (c *Conn) emit(m signaling.Message) {
+	c.emitMu.RLock()
+	defer c.emitMu.RUnlock()
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
 	select {
 	case c.msgs <- m:
-	case <-c.ctx.Done():
+	case <-c.stop:
 	}
 }
 
-// emitFromReader hands a message to the phone from the reader, which must
-// not wait for the phone for long: the channel has room for a burst, and
-// a phone that stops reading altogether is the phone's bug, logged.
-func (c *Conn) emitFromReader(m signaling.Message) {
+// fail ends the connection with err as its Err.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.closing = true // keep err
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		ws.shutdown()
+	}
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case c.msgs <- m:
-	default:
-		t := time.NewTimer(writeTimeout)
-		defer t.Stop()
-		select {
-		case c.msgs <- m:
-		case <-c.ctx.Done():
-		case <-t.C:
-			c.log.Error("phone is not reading SIP events; dropped one", "type", m.Type, "call", m.CallID)
-		}
+	case <-done:
+	case <-t.C:
 	}
 }
 
@@ -356,20 +350,3 @@ func randToken(n int) string {
 	}
 	return string(b)
 }
-
-// go starts a goroutine owned by the connection, unless it is ending.
-func (c *Conn) goOwned(f func()) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return false
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
-	return true
-}
-
-var errClosing = errors.New("sip: connection closing")

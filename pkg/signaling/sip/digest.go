@@ -14,7 +14,7 @@ import (
 // server offer SHA-256 and MD5) the strongest supported one is answered.
 // It reports whether the challenge was marked stale (the password was
 // right but the nonce old: answering again is not a loop).
-func (c *Conn) authorize(req *sip.Request, res *sip.Response) (stale bool, err error) {
+func (a *Agent) authorize(req *sip.Request, res *sip.Response) (stale bool, err error) {
 	challengeHdr, authHdr := "WWW-Authenticate", "Authorization"
 	if res.StatusCode == 407 {
 		challengeHdr, authHdr = "Proxy-Authenticate", "Proxy-Authorization"
@@ -48,14 +48,14 @@ func (c *Conn) authorize(req *sip.Request, res *sip.Response) (stale bool, err e
 		return false, fmt.Errorf("%d %s carries no digest challenge callstat can answer (MD5 or SHA-256, qop auth): %s",
 			res.StatusCode, res.Reason, strings.Join(seen, ", "))
 	}
-	if c.cfg.Password == "" {
+	if a.cfg.Password == "" {
 		return false, fmt.Errorf("%d %s: the server asks for a password and none was given", res.StatusCode, res.Reason)
 	}
 	cred, err := digest.Digest(best, digest.Options{
 		Method:   string(req.Method),
 		URI:      req.Recipient.String(),
-		Username: c.cfg.AuthUser,
-		Password: c.cfg.Password,
+		Username: a.cfg.AuthUser,
+		Password: a.cfg.Password,
 		Count:    1,
 	})
 	if err != nil {

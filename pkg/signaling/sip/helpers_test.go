@@ -68,7 +68,8 @@ func sipConfig(t testing.TB, o phoneOpts) sip.Config {
 }
 
 // newPhone makes a pkg/call phone whose signaling is SIP over WebSocket:
-// what a command will build in phase 2.
+// what a command will build in phase 2. Its agent outlives its
+// connections (the test closes it after the phone).
 func newPhone(t testing.TB, o phoneOpts) (*call.Phone, error) {
 	t.Helper()
 	cfg := sipConfig(t, o)
@@ -76,12 +77,23 @@ func newPhone(t testing.TB, o phoneOpts) (*call.Phone, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	agent, err := sip.NewAgent(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = agent.Close() })
 	pc := call.Config{
 		Identity: id, Register: o.register, Source: o.src, ICELoopback: true, NoTrickle: true,
 		Logger: testLogger(t), Hooks: o.hooks, AnswerTimeout: 20 * time.Second,
 		ReconnectAttempts: o.attempts, ReconnectDelay: 200 * time.Millisecond,
 		ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second,
-		Dial: func(ctx context.Context) (signaling.Conn, error) { return sip.Dial(ctx, cfg) },
+		Dial: func(ctx context.Context) (signaling.Conn, error) {
+			c, err := agent.Dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
 	}
 	if o.record != "" {
 		pc.RecordPath = func(c *call.Call) string { return filepath.Join(o.record, c.ID()+"-"+string(c.Direction())+".wav") }
@@ -185,12 +197,12 @@ func inbound(c *call.Call) (packets float64) {
 // toneIn reports the level of hz in the last second of a WAV recording.
 func toneIn(t testing.TB, path string, hz float64) float64 {
 	t.Helper()
-	samples, info, err := audio.LoadWAV(path)
+	samples, _, err := audio.LoadWAV(path) // resampled to audio.SampleRate
 	if err != nil {
 		t.Fatalf("recording: %v", err)
 	}
-	if len(samples) > info.SampleRate {
-		samples = samples[len(samples)-info.SampleRate:]
+	if len(samples) > audio.SampleRate {
+		samples = samples[len(samples)-audio.SampleRate:]
 	}
-	return audio.ToneLevel(samples, info.SampleRate, hz)
+	return audio.ToneLevel(samples, audio.SampleRate, hz)
 }

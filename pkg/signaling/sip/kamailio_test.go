@@ -15,6 +15,7 @@ import (
 // WebSocket (digest MD5) and call each other; audio flows both ways and
 // each side hears the other's tone.
 func TestKamailioCall(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
 	dir := t.TempDir()
 	callerRec, calleeRec := newRecorder(), newRecorder()

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -26,7 +25,7 @@ type registration struct {
 // refresh. A refused registration is an error naming the SIP status.
 func (c *Conn) register(ctx context.Context) error {
 	reg := &registration{callID: uuid.NewString(), fromTag: sip.GenerateTagN(10)}
-	granted, err := c.doRegister(ctx, reg, c.cfg.Expires)
+	granted, err := c.doRegister(ctx, reg, c.a.cfg.Expires)
 	if err != nil {
 		return err
 	}
@@ -34,8 +33,12 @@ func (c *Conn) register(ctx context.Context) error {
 	c.mu.Lock()
 	c.reg = reg
 	c.mu.Unlock()
-	c.log.Info("registered", "server", c.cfg.URL, "expires", granted.String())
-	c.goOwned(func() { c.refresh(reg) })
+	c.a.log.Info("registered", "server", c.a.cfg.URL, "expires", granted.String())
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.refresh(reg)
+	}()
 	return nil
 }
 
@@ -57,23 +60,17 @@ func (c *Conn) refresh(reg *registration) {
 		if closing {
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, timerB)
-		granted, err := c.doRegister(ctx, reg, c.cfg.Expires)
-		cancel()
-		if errors.Is(err, errClosing) || c.ctx.Err() != nil {
+		granted, err := c.doRegister(c.ctx, reg, c.a.cfg.Expires)
+		if c.ctx.Err() != nil || c.isEnded() {
 			return
 		}
 		if err != nil {
-			c.log.Error("registration refresh failed; closing the connection so that the phone registers again", "err", err)
-			c.mu.Lock()
-			c.err = err
-			c.closing = true // keep this error as Err
-			c.mu.Unlock()
-			_ = c.ws.Close()
+			c.a.log.Error("registration refresh failed; closing the connection so that the phone registers again", "err", err)
+			c.fail(err)
 			return
 		}
 		reg.expires = granted
-		c.log.Debug("registration refreshed", "expires", granted.String())
+		c.a.log.Debug("registration refreshed", "expires", granted.String())
 	}
 }
 
@@ -90,7 +87,7 @@ func refreshAfter(d time.Duration) time.Duration {
 func (c *Conn) unregister(ctx context.Context, reg *registration) error {
 	_, err := c.doRegister(ctx, reg, 0)
 	if err == nil {
-		c.log.Info("un-registered", "server", c.cfg.URL)
+		c.a.log.Info("un-registered", "server", c.a.cfg.URL)
 	}
 	return err
 }
@@ -104,27 +101,24 @@ func (c *Conn) doRegister(ctx context.Context, reg *registration, expires time.D
 		req := c.registerRequest(reg, expires)
 		if challenge != nil {
 			var err error
-			if stale, err = c.authorize(req, challenge); err != nil {
-				return 0, registerError(c.id, challenge.StatusCode, challenge.Reason, ": "+err.Error())
+			if stale, err = c.a.authorize(req, challenge); err != nil {
+				return 0, registerError(c.a.id, challenge.StatusCode, challenge.Reason, ": "+err.Error())
 			}
 		}
 		res, err := c.roundTrip(ctx, req)
 		if err != nil {
-			if errors.Is(err, errClosing) {
-				return 0, err
-			}
-			return 0, fmt.Errorf("%w: REGISTER %s: %w", signaling.ErrRegisterFailed, c.id, err)
+			return 0, fmt.Errorf("%w: REGISTER %s: %w", signaling.ErrRegisterFailed, c.a.id, err)
 		}
 		switch {
 		case res.IsSuccess():
-			return grantedExpires(res, c.contact.User, expires), nil
+			return grantedExpires(res, c.a.contact.User, expires), nil
 		case res.StatusCode == 401 || res.StatusCode == 407:
 			// A wrong password is usually answered with a new challenge,
 			// not 403: answering twice (unless the nonce was only stale)
 			// would loop.
 			if answered > 0 && !stale {
-				return 0, registerError(c.id, res.StatusCode, res.Reason,
-					fmt.Sprintf(" again after digest authentication: the server refused the credentials of %q (wrong password or user?)", c.cfg.AuthUser))
+				return 0, registerError(c.a.id, res.StatusCode, res.Reason,
+					fmt.Sprintf(" again after digest authentication: the server refused the credentials of %q (wrong password or user?)", c.a.cfg.AuthUser))
 			}
 			answered++
 			challenge = res
@@ -136,36 +130,48 @@ func (c *Conn) doRegister(ctx context.Context, reg *registration, expires time.D
 					continue
 				}
 			}
-			return 0, registerError(c.id, res.StatusCode, res.Reason, "")
+			return 0, registerError(c.a.id, res.StatusCode, res.Reason, "")
 		default:
-			return 0, registerError(c.id, res.StatusCode, reasonText(res, res.Reason), "")
+			return 0, registerError(c.a.id, res.StatusCode, reasonText(res, res.Reason), "")
 		}
 	}
 }
 
 // registerRequest builds a REGISTER of our contact for expires.
 func (c *Conn) registerRequest(reg *registration, expires time.Duration) *sip.Request {
+	a := c.a
 	reg.seq++
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: c.aor.Scheme, Host: c.domain})
-	req.AppendHeader(c.newVia())
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: a.aor.Scheme, Host: a.domain})
+	req.AppendHeader(a.newVia())
 	maxFwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxFwd)
-	req.AppendHeader(&sip.ToHeader{Address: c.aor})
-	req.AppendHeader(&sip.FromHeader{DisplayName: c.cfg.DisplayName, Address: c.aor, Params: params("tag", reg.fromTag)})
+	req.AppendHeader(&sip.ToHeader{Address: a.aor})
+	req.AppendHeader(&sip.FromHeader{DisplayName: a.cfg.DisplayName, Address: a.aor, Params: params("tag", reg.fromTag)})
 	callID := sip.CallIDHeader(reg.callID)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: reg.seq, MethodName: sip.REGISTER})
 	// As JsSIP registers: the instance id and reg-id of RFC 5626, and the
 	// binding's lifetime on the contact.
-	req.AppendHeader(&sip.ContactHeader{Address: c.contact,
-		Params: params("+sip.instance", `"`+c.inst+`"`, "reg-id", "1", "expires", strconv.Itoa(int(expires/time.Second)))})
+	req.AppendHeader(&sip.ContactHeader{Address: a.contact,
+		Params: params("+sip.instance", `"`+a.inst+`"`, "reg-id", "1", "expires", strconv.Itoa(int(expires/time.Second)))})
 	exp := sip.ExpiresHeader(uint32(expires / time.Second))
 	req.AppendHeader(&exp)
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	req.AppendHeader(sip.NewHeader("Supported", "path, outbound, gruu"))
-	req.AppendHeader(sip.NewHeader("User-Agent", c.cfg.UserAgent))
+	req.AppendHeader(sip.NewHeader("User-Agent", a.cfg.UserAgent))
 	req.SetBody(nil)
 	return req
+}
+
+// roundTrip sends a request outside any dialog through sipgo's client and
+// waits for its final response (Timer F bounds the wait).
+func (c *Conn) roundTrip(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	tx, err := c.a.client.TransactionRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Terminate()
+	return waitFinal(ctx, tx)
 }
 
 // grantedExpires is the lifetime of our binding in a 2xx to REGISTER: the

@@ -17,6 +17,7 @@ import (
 // given) reaches bob through Kamailio; every way a call can fail to
 // connect ends it with the SIP status, the SDK's state and error.
 func TestKamailioRefusals(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
 	var mode atomic.Value // what bob does with the next call
 	calleeRec := newRecorder()
@@ -92,6 +93,7 @@ func TestKamailioRefusals(t *testing.T) {
 // TestKamailioAuthFailures: a wrong password is an error naming the SIP
 // status that wraps call.ErrAuth, for REGISTER (401) and INVITE (407).
 func TestKamailioAuthFailures(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
 	_, err := newPhone(t, phoneOpts{url: k.URL, user: "alice", password: "wrong", register: true, src: testSource(t, "tone")})
 	if !errors.Is(err, call.ErrRegisterFailed) || !errors.Is(err, call.ErrAuth) {
@@ -121,6 +123,7 @@ func TestKamailioAuthFailures(t *testing.T) {
 // TestKamailioSHA256: digest with SHA-256 (RFC 8760) for REGISTER and
 // INVITE; the callee hangs up.
 func TestKamailioSHA256(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{SHA256: true})
 	bob := mustPhone(t, phoneOpts{url: k.URL, user: "bob", register: true, src: testSource(t, "tone:600")})
 	answering := answerer(t, bob, answer(t))
@@ -146,6 +149,7 @@ func TestKamailioSHA256(t *testing.T) {
 // TestKamailioHold: each side holds and resumes; the held side stops
 // sending, the call is On Hold on both sides, and stats keep sampling.
 func TestKamailioHold(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
 	calleeRec, callerRec := newRecorder(), newRecorder()
 	bob := mustPhone(t, phoneOpts{url: k.URL, user: "bob", register: true, src: testSource(t, "tone:600"), hooks: calleeRec.hooks()})
@@ -212,6 +216,7 @@ func TestKamailioHold(t *testing.T) {
 // on, the phones lose their signaling, and a hang-up still ends both
 // sides cleanly (in band).
 func TestKamailioKilledMidCall(t *testing.T) {
+	checkRoutines(t)
 	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
 	bob := mustPhone(t, phoneOpts{url: k.URL, user: "bob", register: true, src: testSource(t, "tone:600"), attempts: 1})
 	answering := answerer(t, bob, answer(t))

@@ -74,6 +74,22 @@ func (f *fakeServer) read() gosip.Message {
 	return m
 }
 
+// readResponse returns the next final response to a method (sipgo's
+// transaction layer may send a 100 Trying first, and answers header-less
+// requests with a 400 of its own).
+func (f *fakeServer) readResponse(method gosip.RequestMethod) *gosip.Response {
+	f.t.Helper()
+	for {
+		m := f.read()
+		if m == nil {
+			return nil
+		}
+		if res, ok := m.(*gosip.Response); ok && !res.IsProvisional() && res.CSeq() != nil && res.CSeq().MethodName == method {
+			return res
+		}
+	}
+}
+
 func (f *fakeServer) readRequest(method gosip.RequestMethod) *gosip.Request {
 	f.t.Helper()
 	for {
@@ -128,6 +144,7 @@ func next(t *testing.T, c *sip.Conn) signaling.Message {
 // TestRegisterChallengeLoop: a server that challenges every REGISTER (a
 // wrong password) is answered once; the error names the status.
 func TestRegisterChallengeLoop(t *testing.T) {
+	checkRoutines(t)
 	for _, code := range []int{401, 407} {
 		url := startFake(t, func(f *fakeServer) {
 			hdr, auth := "WWW-Authenticate", "Authorization"
@@ -160,6 +177,8 @@ func TestRegisterChallengeLoop(t *testing.T) {
 // TestMalformedFromServer: junk, truncated and header-less messages are
 // logged and skipped; the user agent still answers OPTIONS afterwards.
 func TestMalformedFromServer(t *testing.T) {
+	checkRoutines(t)
+	checked := make(chan struct{})
 	url := startFake(t, func(f *fakeServer) {
 		for _, junk := range []string{
 			"not SIP at all",
@@ -172,21 +191,23 @@ func TestMalformedFromServer(t *testing.T) {
 			f.send(junk)
 		}
 		// The BYE for no dialog gets 481.
-		if m, ok := f.read().(*gosip.Response); !ok || m.StatusCode != 481 {
+		if m := f.readResponse(gosip.BYE); m == nil || m.StatusCode != 481 {
 			f.t.Errorf("BYE for an unknown dialog answered %v, want 481", m)
 		}
 		f.send("OPTIONS sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1;branch=z9hG4bK2\r\nFrom: <sip:s@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-		res, ok := f.read().(*gosip.Response)
-		if !ok || res.StatusCode != 200 || res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "INVITE") {
+		res := f.readResponse(gosip.OPTIONS)
+		if res == nil || res.StatusCode != 200 || res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "INVITE") {
 			f.t.Errorf("OPTIONS answered %v, want 200 with Allow", res)
 		}
-		f.read()
+		close(checked)
+		f.read() // until the user agent closes
 	})
 	c, err := dialFake(t, url, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	waitFor(t, checked, "the scripted server's checks")
 	// Nothing reaches the phone from all that.
 	select {
 	case m, ok := <-c.Messages():
@@ -202,6 +223,7 @@ func TestMalformedFromServer(t *testing.T) {
 // Also: a 2xx whose SDP lacks what WebRTC needs is hung up with a clear
 // error for the phone.
 func TestDialogForgotten(t *testing.T) {
+	checkRoutines(t)
 	tests := []struct {
 		name, answer string
 		wantErr      string // in the "error" message; "" for a good answer
@@ -212,6 +234,10 @@ func TestDialogForgotten(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The 200 waits until the phone has seen the ringing: sipgo
+			// handles each message in a goroutine of its own, so a 180 and
+			// a 200 sent together may be handled in either order.
+			rang := make(chan struct{})
 			url := startFake(t, func(f *fakeServer) {
 				inv := f.readRequest(gosip.INVITE)
 				if inv == nil {
@@ -219,6 +245,12 @@ func TestDialogForgotten(t *testing.T) {
 				}
 				f.reply(inv, 100, "Trying", "", "")
 				f.reply(inv, 180, "Ringing", "", "")
+				select {
+				case <-rang:
+				case <-time.After(10 * time.Second):
+					f.t.Error("the phone never saw the ringing")
+					return
+				}
 				f.reply(inv, 200, "OK", "Contact: <sip:bob@127.0.0.1;transport=ws>", tt.answer)
 				if ack := f.readRequest(gosip.ACK); ack == nil {
 					return
@@ -252,6 +284,9 @@ func TestDialogForgotten(t *testing.T) {
 				if w == signaling.TypeError && !strings.Contains(m.Message, tt.wantErr) {
 					t.Errorf("error %q does not name %q", m.Message, tt.wantErr)
 				}
+				if w == signaling.TypeRinging {
+					close(rang)
+				}
 			}
 			if tt.wantErr == "" {
 				if err := c.Send(signaling.Message{Type: signaling.TypeEnd, CallID: "c1", Status: 200}); err != nil {
@@ -266,13 +301,15 @@ func TestDialogForgotten(t *testing.T) {
 // plain RTP, is refused with 488 and a Warning naming what is missing;
 // the phone never sees it.
 func TestIncomingOfferUnusable(t *testing.T) {
+	checkRoutines(t)
 	pcmu := strings.NewReplacer("UDP/TLS/RTP/SAVPF 111", "RTP/AVP 0", "a=rtpmap:111 opus/48000/2", "a=rtpmap:0 PCMU/8000").Replace(goodAnswer)
+	refused := make(chan struct{})
 	url := startFake(t, func(f *fakeServer) {
 		f.send("INVITE sip:alice@x.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1;branch=z9hG4bK9\r\nFrom: <sip:bob@example.com>;tag=b1\r\n" +
 			"To: <sip:alice@example.com>\r\nCall-ID: in1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1>\r\nContent-Type: application/sdp\r\n" +
 			"Content-Length: " + itoa(len(pcmu)) + "\r\n\r\n" + pcmu)
-		res, ok := f.read().(*gosip.Response)
-		if !ok || res.StatusCode != 488 {
+		res := f.readResponse(gosip.INVITE)
+		if res == nil || res.StatusCode != 488 {
 			f.t.Errorf("answered %v, want 488", res)
 			return
 		}
@@ -280,12 +317,14 @@ func TestIncomingOfferUnusable(t *testing.T) {
 		if w == nil || !strings.Contains(w.Value(), "Opus") || !strings.Contains(w.Value(), "PCMU/8000") || !strings.Contains(w.Value(), "DTLS-SRTP") {
 			f.t.Errorf("Warning %v does not name the missing codec and transport", w)
 		}
-		f.read()
+		close(refused)
+		f.read() // until the user agent closes
 	})
 	c, err := dialFake(t, url, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, refused, "the 488")
 	select {
 	case m := <-c.Messages():
 		t.Errorf("the phone was offered %+v", m)
@@ -308,6 +347,7 @@ func itoa(n int) string {
 }
 
 func TestNormalizeID(t *testing.T) {
+	checkRoutines(t)
 	tests := []struct{ in, domain, want, err string }{
 		{in: "alice@example.com", want: "sip:alice@example.com"},
 		{in: "sip:alice@example.com", want: "sip:alice@example.com"},
@@ -332,6 +372,7 @@ func TestNormalizeID(t *testing.T) {
 }
 
 func TestCheckSDP(t *testing.T) {
+	checkRoutines(t)
 	tests := []struct {
 		name, sdp, err string
 		dir            sip.Direction
