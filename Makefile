@@ -51,8 +51,10 @@ deps:
 # make network namespaces joined by a shaped link (iproute2;
 # cmd/callstat/internal/netlab: tc netem, or a userspace link where the
 # kernel has no netem). The SIP tests (pkg/signaling/sip, docs/sip.md) run
-# Debian's Kamailio with its WebSocket module; the packages' services are
-# kept from starting (policy-rc.d), and the tests never use port 5060.
+# Debian's Kamailio with its WebSocket module (and its rtpengine module),
+# rtpengine in userspace and baresip, each on loopback ports the test picks;
+# the packages' services are kept from starting (policy-rc.d), so nothing
+# listens on their default ports (5060, 2223, 4444…).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
@@ -61,6 +63,8 @@ test-deps: deps
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
 	ls /usr/lib/*/kamailio/modules/websocket.so >/dev/null 2>&1 || missing="$$missing kamailio-websocket-modules"; \
+	command -v rtpengine >/dev/null 2>&1 || missing="$$missing rtpengine-daemon"; \
+	command -v baresip >/dev/null 2>&1 || missing="$$missing baresip-core"; \
 	if [ -n "$$missing" ] && [ ! -e /usr/sbin/policy-rc.d ]; then \
 		printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && $(SUDO) chmod +x /usr/sbin/policy-rc.d; \
 		trap '$(SUDO) rm -f /usr/sbin/policy-rc.d' EXIT; \

@@ -24,6 +24,9 @@ type KamailioOptions struct {
 	// RTPEngine, when set, sends media through that rtpengine (its
 	// control address, udp:127.0.0.1:PORT).
 	RTPEngine string
+	// UDP opens a SIP/UDP socket besides the WebSocket, for user agents
+	// that are not WebRTC clients (baresip).
+	UDP bool
 }
 
 // Kamailio is a running Kamailio: registrar and proxy over WebSocket.
@@ -32,7 +35,9 @@ type Kamailio struct {
 	URL string
 	// Addr is its listening TCP address.
 	Addr string
-	p    *proc
+	// UDPAddr is its SIP/UDP address (with KamailioOptions.UDP).
+	UDPAddr string
+	p       *proc
 }
 
 // StartKamailio starts Kamailio with testdata/sip/kamailio.cfg on a free
@@ -52,6 +57,11 @@ func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
 	if opts.RTPEngine != "" {
 		args = append(args, "-A", "WITH_RTPENGINE", "-A", `RTPENGINE_SOCK="`+opts.RTPEngine+`"`)
 	}
+	var udpAddr string
+	if opts.UDP {
+		udpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t, "udp"))
+		args = append(args, "-l", "udp:"+udpAddr)
+	}
 	p := start(t, "kamailio", bin, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -59,9 +69,12 @@ func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
 		if strings.Contains(p.out.String(), "websocket.so") {
 			t.Fatalf("%v: install Debian's kamailio-websocket-modules", err)
 		}
+		if strings.Contains(p.out.String(), "rtpengine.so") {
+			t.Fatalf("%v: install Debian's kamailio (its rtpengine module)", err)
+		}
 		t.Fatal(err)
 	}
-	return &Kamailio{URL: "ws://" + addr + "/", Addr: addr, p: p}
+	return &Kamailio{URL: "ws://" + addr + "/", Addr: addr, UDPAddr: udpAddr, p: p}
 }
 
 // Kill ends Kamailio at once (SIGKILL to every process), as a crash would.

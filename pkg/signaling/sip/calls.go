@@ -31,6 +31,7 @@ type dialog struct {
 	target    sip.Uri // the far end's Contact: Request-URI of our requests
 	confirmed bool    // a 2xx to the INVITE went or came
 	localSDP  []byte  // the last description we sent
+	noBundle  bool    // the far end's offer had no BUNDLE group (bundleForPion)
 
 	// Outgoing.
 	stopInvite   context.CancelCauseFunc // makes sipgo's WaitAnswer CANCEL
@@ -38,6 +39,7 @@ type dialog struct {
 	cancelWanted bool                    // the phone hung up before the answer
 	tryingSent   bool
 	ringingSent  bool
+	rungOnWire   bool // a 180/183 arrived (noteRinging)
 
 	// Incoming.
 	decisions chan decision // the phone's ringing/answer/reject, for the INVITE's handler
@@ -114,6 +116,9 @@ const reofferTimeout = 30 * time.Second
 
 // send translates a message of the phone into SIP.
 func (a *Agent) send(m signaling.Message) error {
+	if m.SDP != "" {
+		m.SDP = withDefaultCandidate(m.SDP)
+	}
 	switch m.Type {
 	case signaling.TypeCall:
 		return a.sendInvite(m)
@@ -276,7 +281,7 @@ func (a *Agent) runInvite(ctx context.Context, d *dialog, req *sip.Request, sess
 			// The phone hung up: WaitAnswer sent CANCEL (once a
 			// provisional response allowed it) and waited for the 487. An
 			// answer that crossed the CANCEL is acknowledged and hung up.
-			if res := sess.InviteResponse; res != nil && res.IsSuccess() && context.Cause(ctx) != sipgo.WaitAnswerForceCancelErr {
+			if res := sess.InviteResponse; res != nil && res.IsSuccess() && !errors.Is(context.Cause(ctx), sipgo.WaitAnswerForceCancelErr) {
 				a.mu.Lock()
 				d.remoteTag, _ = res.To().Params.Get("tag")
 				d.confirmed = true
@@ -372,7 +377,8 @@ func (a *Agent) onInvite2xx(d *dialog, sess *sipgo.DialogClientSession) {
 	}
 	d.confirmed = true
 	cancelled, trying := d.cancelWanted, !d.tryingSent
-	d.tryingSent = true
+	ringing := d.rungOnWire && !d.ringingSent
+	d.tryingSent, d.ringingSent = true, true
 	a.mu.Unlock()
 	a.ack(d, sess)
 	if cancelled {
@@ -389,6 +395,9 @@ func (a *Agent) onInvite2xx(d *dialog, sess *sipgo.DialogClientSession) {
 	}
 	if trying {
 		a.emit(signaling.Message{Type: signaling.TypeTrying, CallID: d.callID})
+	}
+	if ringing {
+		a.emit(signaling.Message{Type: signaling.TypeRinging, CallID: d.callID})
 	}
 	a.emit(signaling.Message{Type: signaling.TypeAnswer, CallID: d.callID, SDP: string(res.Body())})
 }
@@ -455,7 +464,7 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	d.target = req.Contact().Address
 	a.dialogs[callID] = d
 	a.mu.Unlock()
-	if err := sess.Respond(100, "Trying", nil); err != nil {
+	if err := a.respondInvite(sess, 100, "Trying"); err != nil {
 		a.log.Debug("could not send 100 Trying", "call", callID, "err", err)
 	}
 	from, err := NormalizeID(req.From().Address.String(), "")
@@ -463,7 +472,11 @@ func (a *Agent) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		from = req.From().Address.String()
 	}
 	a.log.Info("incoming call", "call", callID, "from", from)
-	a.emit(signaling.Message{Type: signaling.TypeIncoming, CallID: callID, From: from, To: a.id, SDP: string(req.Body())})
+	offer, added := bundleForPion(string(req.Body()))
+	a.mu.Lock()
+	d.noBundle = added
+	a.mu.Unlock()
+	a.emit(signaling.Message{Type: signaling.TypeIncoming, CallID: callID, From: from, To: a.id, SDP: offer})
 	a.serveInvite(d, sess)
 }
 
@@ -485,7 +498,7 @@ func (a *Agent) serveInvite(d *dialog, sess *sipgo.DialogServerSession) {
 		case dec := <-d.decisions:
 			switch dec.kind {
 			case decRinging:
-				if err := sess.Respond(180, "Ringing", nil, sip.NewHeader("User-Agent", a.cfg.UserAgent)); err != nil {
+				if err := a.respondInvite(sess, 180, "Ringing", sip.NewHeader("User-Agent", a.cfg.UserAgent)); err != nil {
 					a.log.Debug("could not send 180 Ringing", "call", d.callID, "err", err)
 				}
 			case decReject:
@@ -495,13 +508,14 @@ func (a *Agent) serveInvite(d *dialog, sess *sipgo.DialogServerSession) {
 					extra = append(extra, reasonHeader(dec.status, dec.reason))
 				}
 				extra = append(extra, sip.NewHeader("User-Agent", a.cfg.UserAgent))
-				if err := sess.Respond(dec.status, phrase(dec.status), nil, extra...); err != nil {
+				if err := a.respondInvite(sess, dec.status, phrase(dec.status), extra...); err != nil {
 					a.log.Debug("could not refuse the call", "call", d.callID, "err", err)
 				}
 				return
 			case decAnswer:
 				res := sip.NewResponseFromRequest(sess.InviteRequest, 200, "OK", dec.sdp)
 				a.answerHeaders(res, true)
+				a.trace(res)
 				err := sess.WriteResponse(res)
 				close(d.answerOut)
 				a.mu.Lock()
@@ -536,10 +550,21 @@ func (a *Agent) serveInvite(d *dialog, sess *sipgo.DialogServerSession) {
 			return
 		case <-a.ctx.Done():
 			a.forget(d)
-			_ = sess.Respond(503, "Service Unavailable", nil)
+			_ = a.respondInvite(sess, 503, "Service Unavailable")
 			return
 		}
 	}
+}
+
+// respondInvite answers the INVITE of an incoming call (not with a 2xx)
+// through its sipgo dialog session, which keeps its To tag.
+func (a *Agent) respondInvite(sess *sipgo.DialogServerSession, code int, reason string, extra ...sip.Header) error {
+	res := sip.NewResponseFromRequest(sess.InviteRequest, code, reason, nil)
+	for _, h := range extra {
+		res.AppendHeader(h)
+	}
+	a.trace(res)
+	return sess.WriteResponse(res)
 }
 
 // answerHeaders completes a response that establishes or refreshes a
@@ -587,8 +612,11 @@ func (a *Agent) sendAnswer(m signaling.Message) error {
 	if d == nil {
 		return fmt.Errorf("sip: no call %s to answer", m.CallID)
 	}
-	sdp := []byte(m.SDP)
 	a.mu.Lock()
+	sdp := []byte(m.SDP)
+	if d.noBundle && (d.reoffer != nil || !d.outgoing) {
+		sdp = []byte(withoutBundle(m.SDP))
+	}
 	switch ro := d.reoffer; {
 	case ro != nil:
 		d.reoffer, d.localSDP = nil, sdp
@@ -872,14 +900,15 @@ func (a *Agent) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	ro := &reoffer{req: req, answer: make(chan []byte, 1)}
+	offer, added := bundleForPion(string(req.Body()))
 	a.mu.Lock()
 	if ct := req.Contact(); ct != nil {
 		d.target = ct.Address // a target refresh
 	}
-	d.reoffer = ro
+	d.reoffer, d.noBundle = ro, added
 	a.mu.Unlock()
 	a.log.Info("new offer from the far end", "call", d.callID, "method", string(req.Method))
-	a.emit(signaling.Message{Type: signaling.TypeUpdate, CallID: d.callID, SDP: string(req.Body())})
+	a.emit(signaling.Message{Type: signaling.TypeUpdate, CallID: d.callID, SDP: offer})
 	t := time.NewTimer(reofferTimeout)
 	defer t.Stop()
 	select {

@@ -70,7 +70,8 @@ type Config struct {
 	// Trace logs the SIP messages received and those the user agent sends,
 	// at debug level (credentials are hashed in digest headers; SDP is
 	// logged whole). Responses that sipgo's transaction layer sends on its
-	// own (100 Trying, 487 after a CANCEL, the 200 to a CANCEL) are not
+	// own (487 after a CANCEL, the 200 to a CANCEL, 400 to a request
+	// without Via or CSeq) and the ACKs and 2xx it sends again are not
 	// traced.
 	Trace bool
 }

@@ -86,7 +86,9 @@ func newPhone(t testing.TB, o phoneOpts) (*call.Phone, error) {
 		Identity: id, Register: o.register, Source: o.src, ICELoopback: true, NoTrickle: true,
 		Logger: testLogger(t), Hooks: o.hooks, AnswerTimeout: 20 * time.Second,
 		ReconnectAttempts: o.attempts, ReconnectDelay: 200 * time.Millisecond,
-		ICEDisconnectedTimeout: time.Second, ICEFailedTimeout: 2 * time.Second,
+		// Shorter than pion's defaults, long enough for a loaded CI box:
+		// no test here waits for a media failure.
+		ICEDisconnectedTimeout: 3 * time.Second, ICEFailedTimeout: 6 * time.Second,
 		Dial: func(ctx context.Context) (signaling.Conn, error) {
 			c, err := agent.Dial(ctx)
 			if err != nil {
@@ -100,7 +102,13 @@ func newPhone(t testing.TB, o phoneOpts) (*call.Phone, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return call.NewPhone(ctx, pc)
+	p, err := call.NewPhone(ctx, pc)
+	if err == nil {
+		// Closed by the test, or here when it fails early: its
+		// goroutines (and its answerer's) never outlive it.
+		t.Cleanup(func() { _ = p.Close() })
+	}
+	return p, err
 }
 
 func mustPhone(t testing.TB, o phoneOpts) *call.Phone {

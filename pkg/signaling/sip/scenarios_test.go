@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -243,4 +244,87 @@ func TestKamailioKilledMidCall(t *testing.T) {
 	_ = alice.Close()
 	_ = bob.Close()
 	answering.Wait()
+}
+
+// TestKamailioConnectionDropped: the WebSocket of the callee drops during
+// a call (a network failure between it and Kamailio). The phone reports
+// the drop, reconnects with its backoff and registers again on a new
+// WebSocket; the call keeps its media meanwhile; hanging it up afterwards
+// sends BYE on the new WebSocket, which Kamailio routes to the caller.
+func TestKamailioConnectionDropped(t *testing.T) {
+	checkRoutines(t)
+	k := sipkit.StartKamailio(t, sipkit.KamailioOptions{})
+	relay := sipkit.StartWSRelay(t, k.URL)
+	var mu sync.Mutex
+	var changes []call.SignalingChange
+	hooks := call.Hooks{SignalingChanged: func(_ *call.Phone, ch call.SignalingChange) {
+		mu.Lock()
+		changes = append(changes, ch)
+		mu.Unlock()
+	}}
+	bob := mustPhone(t, phoneOpts{url: relay.URL, user: "bob", register: true, src: testSource(t, "tone:600"), hooks: hooks, attempts: 3})
+	answering := answerer(t, bob, answer(t))
+	alice := mustPhone(t, phoneOpts{url: k.URL, user: "alice", register: true, src: testSource(t, "tone:1000")})
+	c, err := alice.Dial(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, c.Connected(), "Connected")
+	eventually(t, 10*time.Second, "callee's call", func() bool { return len(bob.Calls()) == 1 })
+	bc := bob.Calls()[0]
+	waitFor(t, bc.Connected(), "callee Connected")
+
+	relay.Cut()
+	eventually(t, 15*time.Second, "bob connected and registered again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(changes) > 0 && changes[len(changes)-1].State == call.SignalingConnected
+	})
+	mu.Lock()
+	first := changes[0]
+	mu.Unlock()
+	if first.State != call.SignalingDisconnected || first.Err == nil || !strings.Contains(first.Err.Error(), "SIP WebSocket") {
+		t.Errorf("first signaling change %+v, want disconnected with an error naming the SIP WebSocket", first)
+	}
+	if !relayed(relay.Frames(), 2, false, "SIP/2.0 200 OK", "REGISTER") {
+		t.Error("no REGISTER answered 200 on the new WebSocket")
+	}
+	before, beforeBob := inbound(c), inbound(bc)
+	eventually(t, 5*time.Second, "media after the drop", func() bool { return inbound(c) > before+50 && inbound(bc) > beforeBob+50 })
+	if c.State() != call.StateConnected || bc.State() != call.StateConnected {
+		t.Fatalf("states after the drop: %s / %s", c.State(), bc.State())
+	}
+
+	bc.Hangup("bob hangs up after reconnecting")
+	waitFor(t, c.Done(), "caller Done")
+	if tr := c.Transition(); tr.StatusCode != 200 || !strings.Contains(tr.ReasonText, "bob hangs up") || c.Err() != nil {
+		t.Errorf("caller's end: %+v, err %v", tr, c.Err())
+	}
+	// The BYE went out on the new WebSocket, and Kamailio answered it
+	// (the caller may have ended on the in-band RTCP BYE first).
+	eventually(t, 10*time.Second, "a BYE answered 200 on the new WebSocket", func() bool {
+		f := relay.Frames()
+		return relayed(f, 2, true, "BYE ", c.ID()) && relayed(f, 2, false, "SIP/2.0 200 OK", c.ID(), " BYE")
+	})
+	_ = alice.Close()
+	_ = bob.Close()
+	answering.Wait()
+}
+
+// relayed reports whether a frame on connection n (from the client when
+// up) starts with prefix and contains every one of parts.
+func relayed(frames []sipkit.Frame, n int, up bool, prefix string, parts ...string) bool {
+	for _, f := range frames {
+		if f.Conn != n || f.Up != up || !strings.HasPrefix(f.Data, prefix) {
+			continue
+		}
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(f.Data, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
 }

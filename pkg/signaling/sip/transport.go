@@ -128,7 +128,9 @@ func (w *watchedConn) Read(b []byte) (int, error) {
 		return n, err
 	}
 	// Find the blank line that ends the response, across reads.
-	seen := append(w.tail, b[:n]...)
+	seen := make([]byte, 0, len(w.tail)+n)
+	seen = append(seen, w.tail...)
+	seen = append(seen, b[:n]...)
 	i := bytes.Index(seen, []byte("\r\n\r\n"))
 	if i < 0 {
 		w.tail = append([]byte(nil), seen[max(0, len(seen)-3):]...)
@@ -171,11 +173,32 @@ func (a *Agent) readFilter(_ sip.TransportReadProps, data []byte) ([]byte, error
 	if a.cfg.Trace {
 		a.log.Debug("SIP received", "message", string(data))
 	}
-	if _, err := a.parser.ParseSIP(data); err != nil {
+	msg, err := a.parser.ParseSIP(data)
+	if err != nil {
 		a.log.Warn("ignoring a malformed SIP message", "err", err, "message", clip(string(data)))
 		return nil, nil
 	}
+	if res, ok := msg.(*sip.Response); ok {
+		a.noteRinging(res)
+	}
 	return data, nil
+}
+
+// noteRinging remembers, in the order messages arrive, that an INVITE of
+// ours was rung (180, 183). sipgo's transaction layer handles each
+// message in a goroutine of its own: a 180 and a 200 that arrive together
+// may reach the INVITE's transaction in either order, and a 180 after the
+// 200 is dropped there. The answer then reports the ringing first.
+func (a *Agent) noteRinging(res *sip.Response) {
+	cseq, id := res.CSeq(), res.CallID()
+	if cseq == nil || id == nil || cseq.MethodName != sip.INVITE || res.StatusCode <= 100 || res.StatusCode >= 200 {
+		return
+	}
+	a.mu.Lock()
+	if d := a.dialogs[id.Value()]; d != nil && d.outgoing {
+		d.rungOnWire = true
+	}
+	a.mu.Unlock()
 }
 
 // outbound is the client's transaction requester: every request of the
@@ -192,9 +215,7 @@ func (o outbound) Request(ctx context.Context, req *sip.Request) (sip.ClientTran
 	a.mu.Unlock()
 	req.SetTransport(internalTransport)
 	req.SetDestination(key)
-	if a.cfg.Trace {
-		a.log.Debug("SIP sent", "message", req.String())
-	}
+	a.trace(req)
 	if req.IsAck() {
 		// An ACK to a 2xx is no transaction (RFC 3261 §13.2.2.4).
 		return nil, a.ua.TransportLayer().WriteMsg(req)
@@ -202,11 +223,16 @@ func (o outbound) Request(ctx context.Context, req *sip.Request) (sip.ClientTran
 	return a.ua.TransactionLayer().Request(ctx, req)
 }
 
+// trace logs a message the agent sends (Config.Trace).
+func (a *Agent) trace(m sip.Message) {
+	if a.cfg.Trace {
+		a.log.Debug("SIP sent", "message", m.String())
+	}
+}
+
 // respond sends a response on its server transaction.
 func (a *Agent) respond(tx sip.ServerTransaction, res *sip.Response) error {
-	if a.cfg.Trace {
-		a.log.Debug("SIP sent", "message", res.String())
-	}
+	a.trace(res)
 	if err := tx.Respond(res); err != nil {
 		return fmt.Errorf("sip: responding %d: %w", res.StatusCode, err)
 	}

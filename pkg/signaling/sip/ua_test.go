@@ -387,6 +387,7 @@ func TestCheckSDP(t *testing.T) {
 		{name: "no fingerprint", sdp: strings.Replace(goodAnswer, "a=fingerprint", "a=x", 1), err: "DTLS fingerprint"},
 		{name: "no ufrag", sdp: strings.Replace(goodAnswer, "a=ice-ufrag", "a=x", 1), err: "a=ice-ufrag"},
 		{name: "plain RTP", sdp: strings.Replace(goodAnswer, "UDP/TLS/RTP/SAVPF", "RTP/AVP", 1), err: "not UDP/TLS/RTP/SAVPF"},
+		{name: "no mid", sdp: strings.Replace(goodAnswer, "a=mid:0\r\n", "", 1), err: "a media stream identification (a=mid)"},
 	}
 	for _, tt := range tests {
 		info, err := sip.CheckSDP([]byte(tt.sdp))
@@ -402,17 +403,79 @@ func TestCheckSDP(t *testing.T) {
 	}
 }
 
-// FuzzCheckSDP: reading an SDP body from the server never panics, and
-// anything it accepts has an audio stream with Opus.
-func FuzzCheckSDP(f *testing.F) {
-	f.Add([]byte(goodAnswer))
-	f.Add([]byte(strings.Replace(goodAnswer, "a=fingerprint", "a=x", 1)))
-	f.Add([]byte("v=0\r\nm=audio 1 RTP/AVP 0\r\n"))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		info, err := sip.CheckSDP(body)
-		if err == nil && len(info.Codecs) == 0 {
-			t.Errorf("accepted an SDP without codecs: %q", body)
+// TestTimers: sipgo's transaction timers end what the server leaves
+// hanging (TestMain shortens them: 64*T1 = 6.4 s). An INVITE without any
+// response ends with 408 at Timer B; a 200 OK the server never
+// acknowledges is sent again until Timer L, then the call is hung up (BYE)
+// and ends with 408.
+func TestTimers(t *testing.T) {
+	checkRoutines(t)
+	t.Run("Timer B", func(t *testing.T) {
+		t.Parallel()
+		url := startFake(t, func(f *fakeServer) {
+			if f.readRequest(gosip.INVITE) == nil {
+				return
+			}
+			f.read() // no answer at all, until the user agent closes
+		})
+		c, err := dialFake(t, url, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Send(signaling.Message{Type: signaling.TypeCall, CallID: "tb", From: "alice@example.com", To: "bob", SDP: goodAnswer}); err != nil {
+			t.Fatal(err)
+		}
+		m := next(t, c)
+		if m.Type != signaling.TypeEnd || m.Status != 408 || !strings.Contains(m.Reason, "no response from the server") {
+			t.Errorf("got %+v, want end 408 naming the missing response", m)
+		}
+	})
+	t.Run("no ACK", func(t *testing.T) {
+		t.Parallel()
+		var oks int
+		byed := make(chan struct{})
+		url := startFake(t, func(f *fakeServer) {
+			f.send("INVITE sip:alice@x.invalid;transport=ws SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1;branch=z9hG4bKna1\r\nFrom: <sip:bob@example.com>;tag=b1\r\n" +
+				"To: <sip:alice@example.com>\r\nCall-ID: na1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@127.0.0.1;transport=ws>\r\nContent-Type: application/sdp\r\n" +
+				"Content-Length: " + itoa(len(goodAnswer)) + "\r\n\r\n" + goodAnswer)
+			for {
+				m := f.read()
+				switch m := m.(type) {
+				case nil:
+					return
+				case *gosip.Response:
+					if m.StatusCode == 200 {
+						oks++ // and no ACK
+					}
+				case *gosip.Request:
+					if m.Method == gosip.BYE {
+						f.reply(m, 200, "OK", "", "")
+						close(byed)
+						f.read()
+						return
+					}
+				}
+			}
+		})
+		c, err := dialFake(t, url, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if m := next(t, c); m.Type != signaling.TypeIncoming {
+			t.Fatalf("got %+v, want incoming", m)
+		}
+		if err := c.Send(signaling.Message{Type: signaling.TypeAnswer, CallID: "na1", SDP: goodAnswer}); err != nil {
+			t.Fatal(err)
+		}
+		m := next(t, c)
+		if m.Type != signaling.TypeEnd || m.Status != 408 || !strings.Contains(m.Reason, "no ACK") {
+			t.Errorf("got %+v, want end 408 naming the missing ACK", m)
+		}
+		waitFor(t, byed, "the BYE")
+		if oks < 2 {
+			t.Errorf("the 200 OK went %d times; it is sent again until the ACK", oks)
 		}
 	})
 }
