@@ -10,6 +10,7 @@ import (
 
 	"github.com/callstat/callstat/internal/testkit/sipkit"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // Tones of the baresip test: each side sends its own, and each must hear
@@ -81,7 +82,7 @@ func TestBaresip(t *testing.T) {
 		if _, err := br.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.Err(); err != nil || c.Transition().StatusCode != 200 {
+		if err := c.Err(); err != nil || c.Transition().StatusCode != signaling.StatusNormal {
 			t.Errorf("callstat's call: err %v, transition %+v", err, c.Transition())
 		}
 		if got, want := strings.Join(rec.states(c.ID()), ","), "Initiated,Ringing,Connected,Ended"; got != want {
@@ -108,7 +109,7 @@ func TestBaresip(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitFor(t, c.Done(), "callstat Done after baresip's BYE")
-		if err := c.Err(); err != nil || c.Transition().StatusCode != 200 {
+		if err := c.Err(); err != nil || c.Transition().StatusCode != signaling.StatusNormal {
 			t.Errorf("callstat's call: err %v, transition %+v", err, c.Transition())
 		}
 		if got, want := strings.Join(rec.states(c.ID()), ","), "Ringing,Connected,Ended"; got != want {

@@ -330,7 +330,9 @@ func (a *Agent) runInvite(ctx context.Context, d *dialog, req *sip.Request, sess
 	}
 }
 
-func isChallenge(res *sip.Response) bool { return res.StatusCode == 401 || res.StatusCode == 407 }
+func isChallenge(res *sip.Response) bool {
+	return res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired
+}
 
 // reauthorize is the INVITE again with credentials for the challenge:
 // same Call-ID and tags, the next CSeq, a new branch.
@@ -844,7 +846,7 @@ func (a *Agent) runReinvite(d *dialog, sess dialogSession, req *sip.Request, tx 
 		a.mu.Unlock()
 		a.emit(signaling.Message{Type: signaling.TypeError, CallID: d.callID, Code: "update_failed",
 			Message: fmt.Sprintf("re-INVITE answered %d %s", res.StatusCode, reasonText(res, res.Reason))})
-		if res.StatusCode == 481 || res.StatusCode == 408 {
+		if res.StatusCode == sip.StatusCallTransactionDoesNotExists || res.StatusCode == sip.StatusRequestTimeout {
 			// RFC 5407 §4: the dialog is gone.
 			a.forget(d)
 			a.emit(signaling.Message{Type: signaling.TypeEnd, CallID: d.callID, Status: res.StatusCode,

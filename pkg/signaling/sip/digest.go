@@ -16,7 +16,7 @@ import (
 // right but the nonce old: answering again is not a loop).
 func (a *Agent) authorize(req *sip.Request, res *sip.Response) (stale bool, err error) {
 	challengeHdr, authHdr := "WWW-Authenticate", "Authorization"
-	if res.StatusCode == 407 {
+	if res.StatusCode == sip.StatusProxyAuthRequired {
 		challengeHdr, authHdr = "Proxy-Authenticate", "Proxy-Authorization"
 	}
 	var best *digest.Challenge

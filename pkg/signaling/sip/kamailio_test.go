@@ -9,6 +9,7 @@ import (
 
 	"github.com/callstat/callstat/internal/testkit/sipkit"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // TestKamailioCall: two callstat phones register with Kamailio over
@@ -53,7 +54,7 @@ func TestKamailioCall(t *testing.T) {
 	if got, want := strings.Join(calleeRec.states(c.ID()), ","), "Ringing,Connected,Ended"; got != want {
 		t.Errorf("callee states %s, want %s", got, want)
 	}
-	if tr := bobCall.Transition(); tr.StatusCode != 200 {
+	if tr := bobCall.Transition(); tr.StatusCode != signaling.StatusNormal {
 		t.Errorf("callee's end: %+v, want 200", tr)
 	}
 	_ = alice.Close()

@@ -112,7 +112,7 @@ func (c *Conn) doRegister(ctx context.Context, reg *registration, expires time.D
 		switch {
 		case res.IsSuccess():
 			return grantedExpires(res, c.a.contact.User, expires), nil
-		case res.StatusCode == 401 || res.StatusCode == 407:
+		case isChallenge(res):
 			// A wrong password is usually answered with a new challenge,
 			// not 403: answering twice (unless the nonce was only stale)
 			// would loop.
@@ -122,7 +122,7 @@ func (c *Conn) doRegister(ctx context.Context, reg *registration, expires time.D
 			}
 			answered++
 			challenge = res
-		case res.StatusCode == 423 && expires > 0:
+		case res.StatusCode == sip.StatusIntervalToBrief && expires > 0:
 			// Interval Too Brief: ask for the minimum, once.
 			if h := res.GetHeader("Min-Expires"); h != nil {
 				if s, err := strconv.Atoi(h.Value()); err == nil && time.Duration(s)*time.Second > expires {

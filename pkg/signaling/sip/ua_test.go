@@ -196,7 +196,7 @@ func TestMalformedFromServer(t *testing.T) {
 		}
 		f.send("OPTIONS sip:alice@example.com SIP/2.0\r\nVia: SIP/2.0/WS 127.0.0.1;branch=z9hG4bK2\r\nFrom: <sip:s@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
 		res := f.readResponse(gosip.OPTIONS)
-		if res == nil || res.StatusCode != 200 || res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "INVITE") {
+		if res == nil || res.StatusCode != gosip.StatusOK || res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "INVITE") {
 			f.t.Errorf("OPTIONS answered %v, want 200 with Allow", res)
 		}
 		close(checked)
@@ -445,7 +445,7 @@ func TestTimers(t *testing.T) {
 				case nil:
 					return
 				case *gosip.Response:
-					if m.StatusCode == 200 {
+					if m.StatusCode == gosip.StatusOK {
 						oks++ // and no ACK
 					}
 				case *gosip.Request:
