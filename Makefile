@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
 # `make fuzz` for FUZZTIME (default 2m) each.
 FUZZTIME ?= 2m
-FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen ./pkg/stats/delta:FuzzDecodeDelta
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen ./pkg/stats/delta:FuzzDecodeDelta ./pkg/signaling/sip:FuzzCheckSDP
 
 .PHONY: all deps test-deps build demo test fuzz soak reliability-long lint bench clean
 
@@ -50,13 +50,25 @@ deps:
 # fail rather than skip without it. The ground-truth and bad-network tests
 # make network namespaces joined by a shaped link (iproute2;
 # internal/testkit/netlab: tc netem, or a userspace link where the
-# kernel has no netem).
+# kernel has no netem). The SIP tests (pkg/signaling/sip, docs/sip.md) run
+# Debian's Kamailio with its WebSocket module (and its rtpengine module),
+# rtpengine in userspace and baresip, each on loopback ports the test picks;
+# the packages' services are kept from starting (policy-rc.d), so nothing
+# listens on their default ports (5060, 2223, 4444…).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v kamailio >/dev/null 2>&1 || missing="$$missing kamailio"; \
+	ls /usr/lib/*/kamailio/modules/websocket.so >/dev/null 2>&1 || missing="$$missing kamailio-websocket-modules"; \
+	command -v rtpengine >/dev/null 2>&1 || missing="$$missing rtpengine-daemon"; \
+	command -v baresip >/dev/null 2>&1 || missing="$$missing baresip-core"; \
+	if [ -n "$$missing" ] && [ ! -e /usr/sbin/policy-rc.d ]; then \
+		printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null && $(SUDO) chmod +x /usr/sbin/policy-rc.d; \
+		trap '$(SUDO) rm -f /usr/sbin/policy-rc.d' EXIT; \
+	fi; \
 	$(install-missing)
 
 build: deps

@@ -92,6 +92,11 @@ type Call struct {
 	recv           *audio.ReceiveMeter // the far end's decoded audio
 	recvSSRC       uint32
 	recordErr      error
+	// Hold (hold.go): who holds the media now, and as of the last state
+	// change; a re-offer of ours in flight and who waits for it.
+	hold      Hold
+	stateHold Hold
+	updating  *holdRequest
 }
 
 type pcEvent struct {
@@ -109,6 +114,8 @@ type requestKind int
 const (
 	reqAnswer requestKind = iota
 	reqReject
+	reqHold
+	reqResume
 )
 
 type request struct {
@@ -309,14 +316,17 @@ func (c *Call) setState(to State, t Transition, err error) bool {
 	}
 	c.state = to
 	now := time.Now()
+	// Connected again after a hold is not a new connection.
+	firstConnect := to == StateConnected && c.connectedAt.IsZero()
 	switch {
-	case to == StateConnected:
+	case firstConnect:
 		c.connectedAt = now
 	case to.Final():
 		c.endedAt = now
 		c.err = err
 	}
-	change := StateChange{CallID: c.id, Previous: from, State: to, Transition: t, Error: err}
+	change := StateChange{CallID: c.id, Previous: from, PreviousHold: c.stateHold, State: to, Transition: t, Error: err}
+	c.stateHold = c.hold
 	c.history = append(c.history, change)
 	c.mu.Unlock()
 
@@ -331,7 +341,7 @@ func (c *Call) setState(to State, t Transition, err error) bool {
 		attrs = append(attrs, "err", err)
 	}
 	c.log.Info("call state changed", attrs...)
-	if to == StateConnected {
+	if firstConnect {
 		close(c.connected)
 	}
 	if h := c.p.cfg.Hooks.StateChanged; h != nil {
@@ -599,7 +609,7 @@ func (c *Call) loop(answerTimer *time.Timer) {
 	}
 	sigDone := c.sigDone
 	for !c.State().Final() {
-		if c.State() == StateConnected {
+		if c.State().live() {
 			answerTimeout, connectTimer, sigDone = nil, nil, nil
 		}
 		select {
@@ -665,7 +675,13 @@ func (c *Call) onMessage(m signaling.Message) {
 		if c.dir == Outgoing {
 			c.setState(StateRinging, Transition{StatusCode: 180, ReasonText: "callee is ringing"}, nil)
 		}
+	case signaling.TypeUpdate:
+		c.onUpdate(m)
 	case signaling.TypeAnswer:
+		if c.updating != nil {
+			c.onUpdateAnswer(m)
+			return
+		}
 		if c.dir != Outgoing {
 			return
 		}
@@ -707,8 +723,9 @@ func (c *Call) onMessage(m signaling.Message) {
 		if signaling.IsAuthCode(m.Code) {
 			err = fmt.Errorf("%w: %s (code %s)", ErrAuth, m.Message, m.Code)
 		}
-		if c.State() == StateConnected {
+		if c.State().live() {
 			c.log.Warn("signaling error during call", "code", m.Code, "message", m.Message)
+			c.updateFailed(fmt.Errorf("%w: %s: %s", ErrProtocol, m.Code, m.Message))
 			return
 		}
 		c.fail(err, 0, m.Message, false)
@@ -856,7 +873,7 @@ func (c *Call) remoteEnd(status int, reason string) {
 	}
 	t := Transition{StatusCode: status, ReasonText: reason}
 	state := c.State()
-	connected := state == StateConnected
+	connected := state.live()
 	err := errForStatus(status, connected)
 	if err != nil {
 		err = fmt.Errorf("%w: %s", err, reason)
@@ -897,7 +914,9 @@ func (c *Call) onPCEvent(ev pcEvent) {
 			c.mu.Lock()
 			answered := c.answered
 			c.mu.Unlock()
-			if answered {
+			// Not when On Hold: a connection that comes back there does
+			// not resume the call.
+			if answered && !c.State().live() {
 				c.setState(StateConnected, Transition{StatusCode: 200, ReasonText: "media connected"}, nil)
 			}
 		case webrtc.PeerConnectionStateDisconnected:
@@ -917,6 +936,10 @@ func (c *Call) onRequest(r request) {
 		err = c.answer()
 	case reqReject:
 		err = c.rejectReq(r.status, r.reason)
+	case reqHold, reqResume:
+		// Answered when the far end answers the new offer (hold.go).
+		c.reoffer(r.kind == reqHold, r.reply)
+		return
 	}
 	if r.reply != nil {
 		r.reply <- err
@@ -982,7 +1005,7 @@ func (c *Call) hangup(reason string) {
 	state, answered := c.state, c.answered
 	c.mu.Unlock()
 	switch {
-	case state == StateConnected:
+	case state.live():
 		c.endLocal(signaling.StatusNormal, reason, nil)
 	case c.dir == Incoming && !answered:
 		c.reject(signaling.StatusDeclined, reason)
@@ -997,7 +1020,7 @@ func (c *Call) hangup(reason string) {
 // band when media flows, so that the far end learns it even when the server
 // is gone or restarted without the call (hang-up.go).
 func (c *Call) endLocal(status int, reason string, err error) {
-	if c.State() == StateConnected {
+	if c.State().live() {
 		c.sendBye(status, reason)
 	}
 	if sendErr := c.p.send(signaling.Message{Type: signaling.TypeEnd, CallID: c.id, Status: status, Reason: reason}); sendErr != nil {

@@ -14,10 +14,11 @@ var (
 	// ErrSignalingLost: the signaling connection dropped while it was needed.
 	ErrSignalingLost = errors.New("signaling connection lost")
 	// ErrRegisterFailed: the server refused the registration.
-	ErrRegisterFailed = errors.New("registration refused")
-	// ErrAuth: the server refused this phone's tokens (invalid, wrong
-	// realm, expired, or missing); the text carries the server's code.
-	ErrAuth = errors.New("authentication refused")
+	ErrRegisterFailed = signaling.ErrRegisterFailed
+	// ErrAuth: the server refused this phone's credentials: its tokens
+	// (invalid, wrong realm, expired, or missing; the text carries the
+	// server's code), or its SIP digest password (401/403/407).
+	ErrAuth = signaling.ErrAuth
 	// ErrCalleeNotFound: nobody is registered under the callee id.
 	ErrCalleeNotFound = errors.New("callee not found")
 	// ErrRejected: the callee declined or was busy.
@@ -46,6 +47,9 @@ func errForStatus(status int, connected bool) error {
 		return nil
 	case signaling.StatusCalleeNotFound:
 		return ErrCalleeNotFound
+	case statusUnauthorized, statusForbidden, statusProxyAuthRequired:
+		// SIP: the server refused the caller's digest credentials.
+		return ErrAuth
 	case signaling.StatusNoAnswer:
 		return ErrNoAnswer
 	case signaling.StatusBusy, signaling.StatusDeclined:
@@ -67,3 +71,11 @@ func errForStatus(status int, connected bool) error {
 		return ErrRejected
 	}
 }
+
+// SIP statuses of a refused digest authentication (package sip ends a call
+// with them when its credentials are not accepted).
+const (
+	statusUnauthorized      = 401
+	statusForbidden         = 403
+	statusProxyAuthRequired = 407
+)

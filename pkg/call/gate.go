@@ -20,12 +20,18 @@ import (
 type gatedTrack struct {
 	webrtc.TrackLocal
 	opened atomic.Bool
+	held   atomic.Bool // the far end holds the call: send nothing (hold.go)
 }
 
 func newGatedTrack(t webrtc.TrackLocal) *gatedTrack { return &gatedTrack{TrackLocal: t} }
 
 // open lets packets through from now on.
 func (g *gatedTrack) open() { g.opened.Store(true) }
+
+// hold stops (or resumes) sending while the far end holds the call.
+func (g *gatedTrack) hold(on bool) { g.held.Store(on) }
+
+func (g *gatedTrack) passing() bool { return g.opened.Load() && !g.held.Load() }
 
 // Bind binds the shared track with a writer that holds packets back until
 // open.
@@ -56,14 +62,14 @@ type gatedWriter struct {
 // WriteRTP drops the packet while the gate is shut, as pion itself drops
 // packets it cannot encrypt yet: no error, nothing written.
 func (w gatedWriter) WriteRTP(header *rtp.Header, payload []byte) (int, error) {
-	if !w.g.opened.Load() {
+	if !w.g.passing() {
 		return 0, nil
 	}
 	return w.w.WriteRTP(header, payload)
 }
 
 func (w gatedWriter) Write(b []byte) (int, error) {
-	if !w.g.opened.Load() {
+	if !w.g.passing() {
 		return 0, nil
 	}
 	return w.w.Write(b)

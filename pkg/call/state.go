@@ -14,7 +14,7 @@ const (
 	StateEarlyMedia              // caller only; callstat never enters it (no early media over this protocol)
 	StateCancelled               // callee only: the caller gave up before the answer (final)
 	StateConnected               // answered, and ICE+DTLS are up
-	StateOnHold                  // reserved; callstat does not hold calls
+	StateOnHold                  // connected, with the media held by either side (a=sendonly/inactive)
 	StateEnded                   // final
 )
 
@@ -35,6 +35,10 @@ func (s State) String() string {
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
+
+// live reports whether a call in s is answered and not over: Connected or
+// On Hold.
+func (s State) live() bool { return s == StateConnected || s == StateOnHold }
 
 // Final reports whether no transition leaves s.
 func (s State) Final() bool { return s == StateEnded || s == StateCancelled }
@@ -58,12 +62,14 @@ var transitions = map[Direction]map[State][]State{
 		StateInitiating: {StateInitiated, StateEnded},
 		StateInitiated:  {StateRinging, StateConnected, StateEnded},
 		StateRinging:    {StateConnected, StateEnded},
-		StateConnected:  {StateEnded},
+		StateConnected:  {StateOnHold, StateEnded},
+		StateOnHold:     {StateConnected, StateEnded},
 	},
 	Incoming: {
 		StateInitiated: {StateRinging, StateConnected, StateCancelled, StateEnded},
 		StateRinging:   {StateConnected, StateCancelled, StateEnded},
-		StateConnected: {StateEnded},
+		StateConnected: {StateOnHold, StateEnded},
+		StateOnHold:    {StateConnected, StateEnded},
 	},
 }
 
@@ -85,12 +91,26 @@ type Transition struct {
 	ReasonText string `json:"reasonText,omitempty"`
 }
 
+// Hold says who holds a call's media: this phone (Call.Hold) and the far
+// end (a re-offer with a=sendonly or a=inactive). Either makes the call
+// On Hold.
+type Hold struct {
+	Local  bool `json:"localHold"`
+	Remote bool `json:"remoteHold"`
+}
+
+// held reports whether either side holds the call.
+func (h Hold) held() bool { return h.Local || h.Remote }
+
 // StateChange is one recorded state change.
 type StateChange struct {
-	CallID     string     `json:"callId"`
-	Previous   State      `json:"previous"`
-	State      State      `json:"state"`
-	Transition Transition `json:"transition"`
+	CallID   string `json:"callId"`
+	Previous State  `json:"previous"`
+	// PreviousHold is the hold flags of the state left (the SDK's
+	// previous.localHold and previous.remoteHold).
+	PreviousHold Hold       `json:"previousHold"`
+	State        State      `json:"state"`
+	Transition   Transition `json:"transition"`
 	// Error is set when the change is a failure (call:error).
 	Error error `json:"-"`
 }

@@ -59,8 +59,8 @@ type Event struct {
 	Result []stats.Object `json:"result,omitempty"`
 }
 
-// Previous is the state left. Hold flags are on call:stateChange only;
-// callstat never holds calls, so they are always false there.
+// Previous is the state left. Hold flags are on call:stateChange only:
+// who held the call in that state.
 type Previous struct {
 	State      string `json:"state"`
 	LocalHold  *bool  `json:"localHold,omitempty"`
@@ -126,7 +126,7 @@ func ErrorOf(err error) *Error {
 	return &Error{Code: CodeGeneric, Name: "generic", Message: err.Error()}
 }
 
-func hold() *bool { f := false; return &f }
+func flag(b bool) *bool { return &b }
 
 // start is call:start for a call this phone placed, call:receive for one it
 // received.
@@ -142,7 +142,7 @@ func start(c *call.Call) Event {
 func stateChange(c *call.Call, ch call.StateChange) Event {
 	return Event{
 		Type: TypeStateChange, Participant: c.Local(), CallID: ch.CallID, State: ch.State.String(),
-		Previous:   &Previous{State: ch.Previous.String(), LocalHold: hold(), RemoteHold: hold()},
+		Previous:   &Previous{State: ch.Previous.String(), LocalHold: flag(ch.PreviousHold.Local), RemoteHold: flag(ch.PreviousHold.Remote)},
 		Transition: &Transition{StatusCode: ch.Transition.StatusCode, ReasonText: ch.Transition.ReasonText},
 		Error:      ErrorOf(ch.Error),
 	}

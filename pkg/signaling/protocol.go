@@ -39,6 +39,7 @@ const (
 	TypeCandidate  Type = "candidate"  // either party -> other (relayed)
 	TypeReject     Type = "reject"     // callee -> server; caller receives "end"
 	TypeEnd        Type = "end"        // either party -> other (relayed), or server -> party
+	TypeUpdate     Type = "update"     // either party -> other (relayed): a new offer in a connected call; the reply is "answer"
 	TypeError      Type = "error"      // server -> client
 )
 
@@ -112,7 +113,7 @@ type Message struct {
 	User   string `json:"user,omitempty"` // register, registered
 	From   string `json:"from,omitempty"` // call, incoming
 	To     string `json:"to,omitempty"`   // call, incoming
-	SDP    string `json:"sdp,omitempty"`  // call (offer), incoming (offer), answer
+	SDP    string `json:"sdp,omitempty"`  // call (offer), incoming (offer), answer, update (offer)
 
 	Candidate   *Candidate   `json:"candidate,omitempty"`
 	Credentials *Credentials `json:"credentials,omitempty"`
@@ -233,7 +234,7 @@ func (m Message) Validate() error {
 		err = firstErr(need("callId", m.CallID), need("from", m.From), need("to", m.To), need("sdp", m.SDP))
 	case TypeIncoming:
 		err = firstErr(need("callId", m.CallID), need("from", m.From), need("to", m.To), need("sdp", m.SDP))
-	case TypeAnswer:
+	case TypeAnswer, TypeUpdate:
 		err = firstErr(need("callId", m.CallID), need("sdp", m.SDP))
 	case TypeTrying, TypeRinging:
 		err = need("callId", m.CallID)

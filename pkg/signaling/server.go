@@ -97,6 +97,7 @@ type route struct {
 	caller   *peer
 	callee   *peer
 	answered bool
+	updater  *peer // sent an "update" whose "answer" is awaited
 }
 
 // NewServer returns a server ready to mount with Handler.
@@ -355,9 +356,13 @@ func (s *Server) handle(p *peer, data []byte) {
 		s.register(p, m)
 	case TypeCall:
 		s.placeCall(p, m)
-	case TypeRinging, TypeAnswer, TypeReject:
+	case TypeAnswer:
+		if !s.answerUpdate(p, m) {
+			s.fromCallee(p, m)
+		}
+	case TypeRinging, TypeReject:
 		s.fromCallee(p, m)
-	case TypeCandidate, TypeEnd:
+	case TypeCandidate, TypeEnd, TypeUpdate:
 		s.fromParty(p, m)
 	default:
 		sendError(p, m, ErrCodeBadMessage, fmt.Sprintf("%q messages are sent by the server, not to it", m.Type))
@@ -541,6 +546,22 @@ func (s *Server) fromCallee(p *peer, m Message) {
 	}
 }
 
+// answerUpdate relays the answer to an "update" from the party that did
+// not send it, either one. It reports whether m was that answer.
+func (s *Server) answerUpdate(p *peer, m Message) bool {
+	s.mu.Lock()
+	r, ok := s.calls[m.CallID]
+	if !ok || r.updater == nil || r.updater == p || (r.caller != p && r.callee != p) {
+		s.mu.Unlock()
+		return false
+	}
+	to := r.updater
+	r.updater = nil
+	s.mu.Unlock()
+	relay(p, to, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP})
+	return true
+}
+
 func (s *Server) fromParty(p *peer, m Message) {
 	r, ok := s.lookup(p, m)
 	if !ok {
@@ -553,6 +574,23 @@ func (s *Server) fromParty(p *peer, m Message) {
 	switch m.Type {
 	case TypeCandidate:
 		relay(p, other, m, Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
+	case TypeUpdate:
+		// A new offer in an answered call (hold, resume); one at a time.
+		s.mu.Lock()
+		ok := r.answered && r.updater == nil
+		if ok {
+			r.updater = p
+		}
+		s.mu.Unlock()
+		if !ok {
+			sendError(p, m, ErrCodeInvalidState, "call "+clip(r.id)+" is not answered, or has an update in progress")
+			return
+		}
+		if !relay(p, other, m, Message{Type: TypeUpdate, CallID: r.id, SDP: m.SDP}) {
+			s.mu.Lock()
+			r.updater = nil
+			s.mu.Unlock()
+		}
 	case TypeEnd:
 		status := m.Status
 		if status == 0 {

@@ -653,3 +653,40 @@ func TestServeUntilCancelled(t *testing.T) {
 	expectClosed(t, caller)
 	expectClosed(t, callee)
 }
+
+// TestServerUpdate: once a call is answered, either party may send a new
+// offer ("update"); the other's "answer" goes back to that party.
+func TestServerUpdate(t *testing.T) {
+	t.Cleanup(test.CheckRoutines(t))
+	ts := startServer(t, ServerConfig{})
+	callee := dial(t, ts.url)
+	caller := dial(t, ts.url)
+	register(t, callee, "alice-update")
+	setUpCall(t, caller, callee, "call-update", "bob", "alice-update")
+
+	// Not before the answer.
+	requestRefused(t, caller, Message{Type: TypeUpdate, CallID: "call-update", SDP: offerSDP}, ErrCodeInvalidState)
+	send(t, callee, Message{Type: TypeAnswer, CallID: "call-update", SDP: answerSDP})
+	expect(t, caller, TypeAnswer)
+
+	for _, dir := range []struct {
+		name     string
+		from, to *Client
+	}{{"caller re-offers", caller, callee}, {"callee re-offers", callee, caller}} {
+		send(t, dir.from, Message{Type: TypeUpdate, CallID: "call-update", SDP: offerSDP})
+		if m := expect(t, dir.to, TypeUpdate); m.CallID != "call-update" || m.SDP != offerSDP {
+			t.Fatalf("%s: update relayed as %+v", dir.name, m)
+		}
+		// One at a time.
+		requestRefused(t, dir.to, Message{Type: TypeUpdate, CallID: "call-update", SDP: offerSDP}, ErrCodeInvalidState)
+		send(t, dir.to, Message{Type: TypeAnswer, CallID: "call-update", SDP: answerSDP})
+		if m := expect(t, dir.from, TypeAnswer); m.SDP != answerSDP {
+			t.Fatalf("%s: answer relayed as %+v", dir.name, m)
+		}
+	}
+	// A third connection is no party.
+	other := dial(t, ts.url)
+	requestRefused(t, other, Message{Type: TypeUpdate, CallID: "call-update", SDP: offerSDP}, ErrCodeNotAParty)
+	send(t, caller, Message{Type: TypeEnd, CallID: "call-update"})
+	expectEnd(t, callee, "call-update", StatusNormal, "call ended normally")
+}
