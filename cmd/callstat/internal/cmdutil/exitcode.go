@@ -8,6 +8,7 @@ import (
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/events"
+	"github.com/callstat/callstat/pkg/natsconn"
 	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -52,16 +53,16 @@ func ExitCodeFor(err error) ExitCode {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.Is(err, natsconn.ErrConfig):
 		return ExitUsage
 	// Lost stats outrank how the call went: the artifact a CI job keeps is
 	// incomplete, and that must not pass for a mere call failure.
 	case errors.Is(err, store.ErrOpen), errors.Is(err, app.ErrStore):
 		return ExitStore
-	case errors.Is(err, call.ErrAuth), errors.Is(err, app.ErrTokens):
+	case errors.Is(err, call.ErrAuth), errors.Is(err, app.ErrTokens), errors.Is(err, natsconn.ErrAuth):
 		return ExitAuth
 	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
-		errors.Is(err, call.ErrServerShutdown):
+		errors.Is(err, call.ErrServerShutdown), errors.Is(err, natsconn.ErrUnreachable):
 		return ExitServerUnreachable
 	case errors.Is(err, call.ErrCalleeNotFound):
 		return ExitCalleeNotFound
