@@ -202,7 +202,10 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.subs = append(n.subs, sub)
 	}
-	if err := n.nc.FlushWithContext(ctx); err != nil {
+	fctx, fcancel := context.WithTimeout(ctx, opTimeout)
+	err = n.nc.FlushWithContext(fctx)
+	fcancel()
+	if err != nil {
 		n.unsubscribe()
 		return nil, fmt.Errorf("natscluster: %w: %w", signaling.ErrClusterDown, err)
 	}
