@@ -18,6 +18,7 @@ import (
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats/report"
+	"github.com/callstat/callstat/pkg/stats/store"
 )
 
 // Version is the version of the subjects and messages.
@@ -244,7 +245,8 @@ var errorKinds = map[string]error{
 	"peer_lost": call.ErrPeerLost, "interrupted": call.ErrInterrupted, "server_shutdown": call.ErrServerShutdown,
 	"protocol": call.ErrProtocol, "closed": call.ErrClosed, "record": audio.ErrRecord,
 	"user_media": audio.ErrUserMedia, "bad_audio": audio.ErrBadSpec, "store": app.ErrStore,
-	"tokens": app.ErrTokens, "agent_lost": ErrAgentLost,
+	"tokens": app.ErrTokens, "agent_lost": ErrAgentLost, "agent": ErrAgent,
+	"no_data": store.ErrNoParticipant, "ambiguous": store.ErrAmbiguous, "store_open": store.ErrOpen,
 }
 
 func toWire(err error) *WireError {
