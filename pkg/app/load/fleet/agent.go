@@ -381,7 +381,12 @@ func (a *Agent) watchCoordinator(ctx context.Context) {
 		case <-tick.C:
 		}
 		a.mu.Lock()
-		if a.run != "" && a.cancelRun != nil && a.nc.IsConnected() && time.Since(a.lastCoord) > a.cfg.Timeout {
+		if !a.nc.IsConnected() {
+			// Cut off from NATS ourselves: the coordinator's silence is
+			// not its own; its clock starts again once we are back.
+			a.lastCoord = time.Now()
+		}
+		if a.run != "" && a.cancelRun != nil && time.Since(a.lastCoord) > a.cfg.Timeout {
 			a.log.Warn("coordinator gone: stopping the run", "run", a.run, "silentFor", a.cfg.Timeout.String())
 			a.cancelRun()
 			a.lastCoord = time.Now()
