@@ -126,7 +126,10 @@ func Connect(ctx context.Context, o Options) (*nats.Conn, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(wait),
 		nats.ReconnectJitter(wait/2, wait),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() {
+				return // closed by its owner, not lost
+			}
 			log.Warn("NATS connection lost; reconnecting", "err", err)
 			if o.OnDisconnect != nil {
 				o.OnDisconnect()

@@ -326,6 +326,7 @@ func (c *coordinator) execute(ctx context.Context, shares []Share) (*Outcome, er
 		results = append(results, ao.Result)
 		out.Agents = append(out.Agents, ao)
 	}
+	slices.SortStableFunc(out.Agents, func(a, b AgentOutcome) int { return strings.Compare(a.Name, b.Name) })
 	out.Result = load.Merge(results...)
 	out.Ignored = c.ignored.Load()
 	c.log.Info("load run finished", "agents", len(shares), "calls", len(out.Result.Results), "ignored", out.Ignored)
