@@ -31,6 +31,17 @@ type node struct {
 
 func startNode(t *testing.T, natsURL string) *node {
 	t.Helper()
+	return startNodeOf(t, natsURL)
+}
+
+// startNodeTB is a node for a benchmark: its client URL.
+func startNodeTB(b *testing.B, natsURL string) string {
+	b.Helper()
+	return startNodeOf(b, natsURL).url
+}
+
+func startNodeOf(t testing.TB, natsURL string) *node {
+	t.Helper()
 	var n *natscluster.Node
 	nc, err := natsconn.Connect(context.Background(), natsconn.Options{URL: natsURL, OnReconnect: func() {
 		if n != nil {
@@ -45,7 +56,7 @@ func startNode(t *testing.T, natsURL string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := signaling.NewServer(signaling.ServerConfig{Cluster: n, Software: "callstat/test"})
+	srv := signaling.NewServer(signaling.ServerConfig{Cluster: n, Software: "callstat/test", MessageRate: -1, MessageBurst: -1})
 	hs := httptest.NewServer(srv.Handler())
 	nd := &node{nc: nc, node: n, srv: srv, http: hs, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws"}
 	t.Cleanup(func() { nd.stop(t) })
@@ -53,7 +64,7 @@ func startNode(t *testing.T, natsURL string) *node {
 }
 
 // stop shuts the node down cleanly (a no-op after kill).
-func (n *node) stop(t *testing.T) {
+func (n *node) stop(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := n.srv.Shutdown(ctx); err != nil {
