@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,6 +233,9 @@ func (a *Agent) assign(msg *nats.Msg, req Request) {
 		a.respond(msg, errReply(err))
 		return
 	}
+	// Each agent may call a callee of its own: "{agent}" in the callee is
+	// its name (a large run needs several answerers, one id each).
+	req.Spec.Callee = strings.ReplaceAll(req.Spec.Callee, CalleeAgent, a.hello.Name)
 	phone, err := req.Spec.Phone(a.cfg.Base)
 	if err == nil {
 		lc := req.Spec.Load(nil)

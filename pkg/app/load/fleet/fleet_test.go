@@ -91,8 +91,8 @@ func startAgent(t *testing.T, natsURL, name, version string, capacity float64, b
 	})
 }
 
-// tier is a signaling server and an answerer for alice.
-func tier(t *testing.T) string {
+// tier is a signaling server and an answerer for each id.
+func tier(t *testing.T, ids ...string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -104,21 +104,25 @@ func tier(t *testing.T) string {
 		served <- app.ServeSignaling(ctx, app.SignalingServer{Listener: ln, ShutdownTimeout: 2 * time.Second})
 	}()
 	url := "ws://" + ln.Addr().String() + "/ws"
-	callee := phone(t, url, t.TempDir(), "alice@example.com")
-	callee.Decode = false
-	registered := make(chan struct{})
-	answered := make(chan error, 1)
-	go func() {
-		answered <- app.Answer(ctx, callee, app.AnswerConfig{Registered: func() { close(registered) }})
-	}()
-	select {
-	case <-registered:
-	case err := <-answered:
-		t.Fatalf("Answer: %v", err)
+	answered := make(chan error, len(ids))
+	for _, id := range ids {
+		callee := phone(t, url, t.TempDir(), id)
+		callee.Decode = false
+		registered := make(chan struct{})
+		go func() {
+			answered <- app.Answer(ctx, callee, app.AnswerConfig{Registered: func() { close(registered) }})
+		}()
+		select {
+		case <-registered:
+		case err := <-answered:
+			t.Fatalf("Answer: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		cancel()
-		<-answered
+		for range ids {
+			<-answered
+		}
 		<-served
 	})
 	return url
@@ -146,18 +150,18 @@ func (c *counter) Packets(id string, _, _ float64) {
 	c.mu.Unlock()
 }
 
-// A run over two agents: the calls split by their capacity, every call
-// placed and reported, one result whose percentiles are those of all the
-// calls.
+// A run over two agents: the calls split by their capacity, each agent
+// calling its own callee ({agent}), every call placed and reported, one
+// result whose percentiles are those of all the calls.
 func TestDistributedRun(t *testing.T) {
 	defer test.TimeOut(2 * time.Minute).Stop()
 	ns := natstest.Start(t, natstest.Options{})
-	url := tier(t)
+	url := tier(t, "alice-small@example.com", "alice-big@example.com")
 	startAgent(t, ns.URL, "small", "1.0.0", 1, phone(t, "", t.TempDir(), ""))
 	startAgent(t, ns.URL, "big", "1.0.0", 3, phone(t, "", t.TempDir(), ""))
 
 	caller := phone(t, url, t.TempDir(), "bob@example.com")
-	spec := SpecFor(caller, load.Config{Callee: "alice@example.com", Calls: 8, Concurrency: 4, RampPerSec: 20, Hold: 300 * time.Millisecond}, "tone:440")
+	spec := SpecFor(caller, load.Config{Callee: "alice-{agent}@example.com", Calls: 8, Concurrency: 4, RampPerSec: 20, Hold: 300 * time.Millisecond}, "tone:440")
 	prog := &counter{packetEntries: map[string]bool{}}
 	var split []Share
 	out, err := Coordinate(context.Background(), CoordinatorConfig{Conn: connect(t, ns.URL), Version: "1.0.0", Agents: 2,
@@ -185,12 +189,17 @@ func TestDistributedRun(t *testing.T) {
 			t.Errorf("agent %s: %+v", a.Name, a)
 		}
 	}
+	peers := map[string]int{}
 	for _, c := range r.Results {
+		peers[c.Peer]++
 		if c.Err != nil || c.SetupMs == nil || c.PacketsExpected <= 0 || c.CallID != c.ID {
 			t.Errorf("call %s: %+v, err %v", c.ID, c.LoadCall, c.Err)
 			continue
 		}
 		setups = append(setups, *c.SetupMs)
+	}
+	if peers["alice-small@example.com"] != 2 || peers["alice-big@example.com"] != 6 {
+		t.Errorf("callees %v, want each agent's own", peers)
 	}
 	rep := r.Report()
 	if want := report.Percentile(setups, 95); rep.SetupP95Ms == nil || want == nil || *rep.SetupP95Ms != *want || rep.Connected != 8 {

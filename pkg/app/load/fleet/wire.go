@@ -71,6 +71,9 @@ func (h Hello) Weight() float64 {
 	return max(float64(h.CPUs)*h.Idle, 0.05)
 }
 
+// CalleeAgent in a run's callee id is replaced by each agent's name.
+const CalleeAgent = "{agent}"
+
 // Spec is one agent's share of a run: the load and every softphone
 // setting the coordinator decides. What is the host's own (its store,
 // logs, trust roots) the agent adds (Spec.Phone).
