@@ -23,6 +23,7 @@ type fleetResult struct {
 	spread   loadResult
 	agents   []map[string]any // the coordinator's "agent summary" lines
 	natsVer  string
+	loadAvg  string // the machine's load average before the runs
 }
 
 // runFleet makes both runs against one server and answerer, with an
@@ -39,6 +40,9 @@ func runFleet(ctx context.Context, binary, dir string, calls, ramp int, duration
 		return res, fmt.Errorf("embedded NATS not ready")
 	}
 	res.natsVer = natsserver.VERSION
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
 	natsURL := ns.ClientURL()
 	srv, err := startServer(ctx, binary)
 	if err != nil {
@@ -120,7 +124,11 @@ func (r *report) fleetSection(b *strings.Builder) {
 		w("`callstat agent` processes on this machine (NATS %s embedded in the bench runner; `--capacity 1` each,\n", f.natsVer)
 		w("so an even split). The summary of the spread run is the merge of the agents' calls (`load.Merge`: percentiles\n")
 		w("over every call). Both runs share this machine's cores: the comparison checks that spreading a run changes\n")
-		w("none of its figures, not that two hosts carry more than one.\n\n")
+		w("none of its figures, not that two hosts carry more than one.")
+		if f.loadAvg != "" {
+			w(" Load average before the runs: %s (other work shares the machine).", f.loadAvg)
+		}
+		w("\n\n")
 		w("| Run | Connected | Setup p50 / p95 / p99 | Sent (real time) | Received (real time) | Loss | Jitter p50 / p95 | RTT p50 / p95 | MOS min / mean |\n")
 		w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, row := range []struct {
@@ -151,7 +159,8 @@ func (r *report) fleetSection(b *strings.Builder) {
 		return lv / 1000, nv / 1000, ok1 && ok2 && ok3 && ok4
 	}
 	if l, n, ok := added("BenchmarkRelay/local", "BenchmarkRelay/nats"); ok {
-		w("\n**The NATS path's cost** (Go benchmarks above, loopback, NATS in the benchmark's process): a relayed message\n")
+		w("\n**The NATS path's cost** (Go benchmarks `BenchmarkRelay` and `BenchmarkCallSetup` of `pkg/signaling/natscluster`,\n")
+		w("loopback, NATS in the benchmark's process): a relayed message\n")
 		w("takes %.0f µs from one client to the other through one server, %.0f µs through two nodes and NATS: **%.0f µs\n", l, n, n-l)
 		if sl, sn, ok := added("BenchmarkCallSetup/local", "BenchmarkCallSetup/nats"); ok {
 			w("added per signaling message**. A call's signaling (call, trying, incoming, ringing, answer, and the hang-up)\n")
