@@ -21,7 +21,6 @@ type fleetResult struct {
 	duration time.Duration
 	local    loadResult
 	spread   loadResult
-	agents   []map[string]any // the coordinator's "agent summary" lines
 	natsVer  string
 	loadAvg  string // the machine's load average before the runs
 }
@@ -64,7 +63,7 @@ func runFleet(ctx context.Context, binary, dir string, calls, ramp int, duration
 		"--duration", duration.String()}
 	wait := duration + time.Duration(calls/max(ramp, 1))*time.Second + 2*time.Minute
 
-	local := append(args, "--store", filepath.Join(dir, "fleet-local.db"))
+	local := slices.Concat(args, []string{"--store", filepath.Join(dir, "fleet-local.db")})
 	if res.local, err = runCaller(ctx, binary, "local run", local, wait); err != nil {
 		return res, err
 	}
@@ -80,7 +79,7 @@ func runFleet(ctx context.Context, binary, dir string, calls, ramp int, duration
 			return res, err
 		}
 	}
-	spread := append(args, "--store", filepath.Join(dir, "fleet-coord.db"), "--agents", "2", "--nats", natsURL)
+	spread := slices.Concat(args, []string{"--store", filepath.Join(dir, "fleet-coord.db"), "--agents", "2", "--nats", natsURL})
 	if res.spread, err = runCaller(ctx, binary, "coordinator", spread, wait); err != nil {
 		return res, err
 	}
