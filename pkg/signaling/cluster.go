@@ -107,8 +107,10 @@ func (s *Server) claim(p *peer, m Message) bool {
 	return false
 }
 
-// offer places a call whose callee is not here: the cluster finds its node.
-func (s *Server) offer(p *peer, r *route, incoming Message) {
+// offer places call m, whose callee is not here: the cluster finds its
+// node. It runs beside p's reader: what p sends for the call meanwhile
+// waits in r.outbox, what the callee's node sends in r.early.
+func (s *Server) offer(p *peer, r *route, m Message, incoming Message) {
 	ctx, cancel := context.WithTimeout(p.ctx, offerTimeout)
 	node, reply, err := s.cfg.Cluster.Offer(ctx, incoming)
 	cancel()
@@ -117,19 +119,22 @@ func (s *Server) offer(p *peer, r *route, incoming Message) {
 		r.remote, r.offering = node, false
 		outbox, early := r.outbox, r.early
 		r.outbox, r.early = nil, nil
+		live := s.calls[r.id] == r // not ended (by the caller, or a shutdown) meanwhile
 		// Sent under the lock, so that nothing overtakes what waited: the
 		// sends only queue.
-		_ = p.send(Message{Type: TypeTrying, CallID: r.id})
 		var ended *Message
-		for _, m := range early {
-			if m.Type == TypeEnd {
-				ended = &m
-				break
+		if live {
+			_ = p.send(Message{Type: TypeTrying, CallID: r.id})
+			for _, e := range early {
+				if e.Type == TypeEnd {
+					ended = &e
+					break
+				}
+				s.deliverRelayed(r, e)
 			}
-			s.deliverRelayed(r, m)
 		}
-		for _, m := range outbox {
-			_ = s.cfg.Cluster.Relay(node, m)
+		for _, o := range outbox {
+			_ = s.cfg.Cluster.Relay(node, o)
 		}
 		s.mu.Unlock()
 		p.log.Info("call routed", "call", r.id, "from", r.from, "to", r.to, "node", node)
@@ -148,7 +153,7 @@ func (s *Server) offer(p *peer, r *route, incoming Message) {
 	s.mu.Unlock()
 	switch {
 	case err == nil && reply.Type == TypeError:
-		sendError(p, Message{RID: "", CallID: r.id}, reply.Code, reply.Message)
+		sendError(p, m, reply.Code, reply.Message)
 	case err == nil: // "end"
 		_ = p.send(Message{Type: TypeEnd, CallID: r.id, Status: reply.Status, Reason: reply.Reason})
 	case errors.Is(err, ErrNoRoute):

@@ -484,8 +484,12 @@ func (s *Server) placeCall(p *peer, m Message) {
 	if !ok && s.cfg.Cluster != nil {
 		r := &route{id: m.CallID, from: m.From, to: m.To, caller: p, remoteRoute: remoteRoute{offering: true}}
 		s.calls[m.CallID] = r
+		s.handlers.Add(1)
 		s.mu.Unlock()
-		s.offer(p, r, incoming)
+		go func() { // the connection reads on meanwhile; r holds what comes
+			defer s.handlers.Done()
+			s.offer(p, r, m, incoming)
+		}()
 		return
 	}
 	if !ok {

@@ -301,6 +301,13 @@ func (n *Node) Claim(ctx context.Context, user, session string) error {
 		}
 		return fmt.Errorf("%w: %w", signaling.ErrClusterDown, err)
 	}
+	// A restarted NATS forgets the bucket, not the subscriptions: the live
+	// holder of an id whose key it has not put back yet still answers on
+	// the id's subject.
+	if n.held(ctx, key) {
+		_ = kv.Delete(ctx, key, jetstream.LastRevision(rev))
+		return signaling.ErrClaimed
+	}
 	sub, err := n.nc.ChanSubscribe(UserSubject+"."+key, n.offers)
 	if err == nil {
 		err = n.nc.FlushWithContext(ctx)
@@ -342,6 +349,18 @@ func (n *Node) takeOver(ctx context.Context, kv jetstream.KeyValue, key, user, s
 	}
 	n.log.Info("registration taken over from a node that is gone", "user", user, "from", r.Node)
 	return rev, nil
+}
+
+// held asks whether a node subscribes to the id of key: no responders,
+// no holder; an answer, or none in time, a holder.
+func (n *Node) held(ctx context.Context, key string) bool {
+	msg := nats.NewMsg(UserSubject + "." + key)
+	msg.Header.Set(HeaderNode, n.id)
+	msg.Header.Set(HeaderPing, "1")
+	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	_, err := n.nc.RequestMsgWithContext(ctx, msg)
+	return !errors.Is(err, nats.ErrNoResponders)
 }
 
 // alive asks node whether it is there. No responders: it is not (NATS
@@ -449,6 +468,10 @@ func (n *Node) serveOffers(ctx context.Context) {
 
 func (n *Node) onOffer(msg *nats.Msg) {
 	node := msg.Header.Get(HeaderNode)
+	if msg.Header.Get(HeaderPing) != "" && msg.Reply != "" {
+		_ = msg.Respond(nil) // held here
+		return
+	}
 	m, err := signaling.Decode(msg.Data)
 	h := n.h()
 	if err != nil || m.Type != signaling.TypeIncoming || node == "" || msg.Reply == "" || h == nil {
@@ -561,7 +584,9 @@ func (n *Node) checkNodes() {
 	for node, at := range n.seen {
 		switch {
 		case reset:
-			n.seen[node] = now
+			// The others reconnect too, some later than this node: one
+			// more timeout of grace before anybody's silence counts.
+			n.seen[node] = now.Add(n.cfg.NodeTimeout)
 		case now.Sub(at) > n.cfg.NodeTimeout:
 			delete(n.seen, node)
 			gone = append(gone, node)
@@ -608,7 +633,7 @@ func (n *Node) renew(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		rev, err := n.renewOne(ctx, user, r)
+		rev, err := n.renewOne(ctx, user, r, true)
 		n.mu.Lock()
 		cur := n.regs[user]
 		if cur == r {
@@ -636,8 +661,8 @@ func (n *Node) renew(ctx context.Context) {
 }
 
 // renewOne renews one lease; ErrClaimed: another node holds the id now.
-func (n *Node) renewOne(ctx context.Context, user string, r *reg) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+func (n *Node) renewOne(ctx context.Context, user string, r *reg, again bool) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout+2*pingTimeout)
 	defer cancel()
 	kv := *n.kv.Load()
 	val := n.value(user, r.session)
@@ -663,7 +688,20 @@ func (n *Node) renewOne(ctx context.Context, user string, r *reg) (uint64, error
 	if json.Unmarshal(e.Value(), &cur) == nil && cur.Node == n.id && cur.Session == r.session {
 		return kv.Update(ctx, r.key, val, e.Revision())
 	}
-	return 0, signaling.ErrClaimed
+	if !again {
+		return 0, signaling.ErrClaimed
+	}
+	// Another node's key, while this node still holds the id: that node
+	// may be in the middle of a claim it is about to give up (it finds
+	// this node's subscription). Look again after that.
+	t := time.NewTimer(2 * pingTimeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-t.C:
+	}
+	return n.renewOne(ctx, user, r, false)
 }
 
 // Close leaves the cluster: heartbeats stop, the registrations still held

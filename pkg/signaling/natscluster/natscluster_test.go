@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func startNodeOf(t testing.TB, natsURL string) *node {
 		t.Fatal(err)
 	}
 	n, err = natscluster.Join(context.Background(), natscluster.Config{Conn: nc, NodeTimeout: nodeTimeout, Lease: 3 * time.Second,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,4 +372,11 @@ func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("NC_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
