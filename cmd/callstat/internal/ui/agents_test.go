@@ -19,7 +19,7 @@ func TestAgentReports(t *testing.T) {
 		Result: &load.Result{Calls: 1, Placed: 1, Elapsed: time.Second, CPU: time.Second / 2,
 			Results: []load.Call{{ID: "c1", LoadCall: report.LoadCall{CallSummary: report.CallSummary{CallID: "c1", SetupMs: &setup}}}}}}
 	lost := fleet.AgentOutcome{Share: fleet.Share{Hello: fleet.Hello{Name: "a2"}, Calls: 2, Concurrency: 2},
-		Result: &load.Result{Calls: 2, Placed: 2, Results: []load.Call{{ID: "x", Err: fleet.ErrAgentLost}, {Err: fleet.ErrAgentLost}}},
+		Result: &load.Result{Calls: 2, Placed: 2, Results: []load.Call{lostCall("x"), lostCall("")}},
 		Err:    fmt.Errorf("%w: agent a2: no report for 5s", fleet.ErrAgentLost)}
 	now := func() time.Time { return time.UnixMilli(0) }
 
@@ -54,4 +54,10 @@ func TestAgentReports(t *testing.T) {
 	if err := (&Output{W: &quiet, Quiet: true}).AgentReports([]fleet.AgentOutcome{ok}); err != nil || quiet.Len() != 0 {
 		t.Errorf("quiet wrote %q", quiet.String())
 	}
+}
+
+// lostCall is a call of a lost agent as the coordinator counts it.
+func lostCall(id string) load.Call {
+	return load.Call{ID: id, Err: fleet.ErrAgentLost, LoadCall: report.LoadCall{CallSummary: report.CallSummary{
+		CallID: id, EndState: "Failed", Reason: "agent a2 lost", Error: fleet.ErrAgentLost.Error()}}}
 }
