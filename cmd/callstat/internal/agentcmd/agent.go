@@ -51,8 +51,8 @@ which stops a run in progress (its calls hang up and are reported).
 
 An agent refuses coordinators of another callstat version, and a coordinator
 refuses such agents, both naming the two versions.`,
-		Example: `  callstat agent --nats nats://10.0.0.2:4222 --name load-01
-  callstat agent --nats tls://nats.example.com:4222 --nats-ca ca.pem --nats-creds load.creds --capacity 300`,
+		Example: `  callstat agent --nats nats://127.0.0.1:4222 --name load-01 --store load-01.db
+  callstat agent --nats tls://127.0.0.1:4222 --nats-ca ca.pem --nats-creds load.creds --capacity 300`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !opts.Enabled() {

@@ -73,6 +73,7 @@ their capacity and started together; this process shows their progress and
 one summary for the whole run (percentiles over every call) after a line per
 agent. --assert applies to the whole run. An agent lost mid-run has its
 calls counted as failed and the run exits 14 (docs/scale-out.md).
+"{agent}" in the callee is each agent's --name: one answerer per agent.
 
 With --token-file or --token-url the call carries the token set, for servers
 that require tokens; the callee and --from then default to the parameters'
@@ -89,7 +90,8 @@ exits 13 when one is breached, with one line per breach on stderr:
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
   callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'
   callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 500 --concurrency 500 --ramp 50
-  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 2000 --concurrency 2000 --ramp 100 --agents 4 --nats nats://10.0.0.2:4222`,
+  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 200 --concurrency 200 --ramp 50 --agents 2 --nats nats://127.0.0.1:4222
+  callstat call 'alice-{agent}@example.com' --from bob@example.com --audio tone --duration 60s --calls 400 --concurrency 400 --agents 2 --nats nats://127.0.0.1:4222`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))

@@ -65,7 +65,7 @@ saves each in --out/<agent name>/ (--participant is required; --logs and
   callstat dump --out - | jq '.[0][1] | length'
   callstat dump -p bob@example.com --format webrtc-internals --out artifacts/
   callstat dump -p bob@example.com --logs --out artifacts/
-  callstat dump --nats nats://10.0.0.2:4222 -p bob@example.com --out artifacts/`,
+  callstat dump --nats nats://127.0.0.1:4222 -p bob@example.com --out artifacts/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Out == "" {

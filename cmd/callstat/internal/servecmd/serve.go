@@ -82,7 +82,7 @@ with status 480.`,
   callstat serve --listen [::1]:9000
   callstat serve --realm example-realm --key-file realm.key --token-ttl 10m
   callstat serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --allowed-origin https://app.example.com
-  callstat serve --listen 0.0.0.0:8080 --nats nats://10.0.0.2:4222 --connect-timeout 30s`,
+  callstat serve --listen 127.0.0.1:8081 --nats nats://127.0.0.1:4222 --connect-timeout 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {

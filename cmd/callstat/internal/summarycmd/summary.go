@@ -54,7 +54,7 @@ NATS within --agents-wait, one table per agent (--json: one object per agent,
 		Example: `  callstat summary
   callstat summary --participant bob@example.com --json | jq '.[].mosMean'
   callstat summary -p bob@example.com --assert 'mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms'
-  callstat summary --nats nats://10.0.0.2:4222 -p bob@example.com`,
+  callstat summary --nats nats://127.0.0.1:4222 -p bob@example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			as, err := cmdutil.ParseAssertFlag(opts.Assert)
