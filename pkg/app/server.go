@@ -25,6 +25,9 @@ type SignalingServer struct {
 	ShutdownTimeout time.Duration
 	// Ready, if set, receives the bound address once serving.
 	Ready func(addr string)
+	// Cluster, when set, makes the server a node of a signaling tier over
+	// NATS (cluster.go); nil: a server alone, without NATS.
+	Cluster *ClusterConfig
 }
 
 // ServeSignaling runs the server until ctx is done, then ends every call
@@ -37,6 +40,15 @@ func ServeSignaling(ctx context.Context, s SignalingServer) error {
 	ln, err := listen(ctx, s.Listener, s.Listen)
 	if err != nil {
 		return err
+	}
+	if s.Cluster != nil {
+		node, leave, err := joinCluster(ctx, *s.Cluster, s.Config.Software, log)
+		if err != nil {
+			_ = ln.Close()
+			return err
+		}
+		defer leave()
+		s.Config.Cluster = node
 	}
 	srv := signaling.NewServer(s.Config)
 	mux := http.NewServeMux()

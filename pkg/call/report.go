@@ -570,6 +570,13 @@ func (b *reportBuilder) selectedPair() string {
 			return nominated
 		}
 	}
+	// Before ICE starts nothing is selected, and pion writes the transport's
+	// gatherer while it starts without the lock GetSelectedCandidatePairStats
+	// would need: a sample taken then (a callee's first, while the offer is
+	// applied) must not ask.
+	if ice.State() == webrtc.ICETransportStateNew {
+		return ""
+	}
 	if sel, ok := ice.GetSelectedCandidatePairStats(); ok && b.pairIDs[sel.ID] {
 		return sel.ID
 	}

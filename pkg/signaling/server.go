@@ -55,6 +55,10 @@ type ServerConfig struct {
 	MaxConnsPerAddr         int           // open connections per remote IP address
 	MaxRegistrationsPerAddr int           // registered ids per remote IP address
 	IdleTimeout             time.Duration // close a connection with no registration and no call
+
+	// Cluster, when set, makes the server one node of a signaling tier
+	// (cluster.go); nil: the server is alone, as it always was.
+	Cluster Cluster
 }
 
 // Server routes calls between connected participants. It holds no media:
@@ -94,10 +98,14 @@ type peer struct {
 type route struct {
 	id       string
 	from, to string
-	caller   *peer
-	callee   *peer
+	caller   *peer // nil: on another node of the cluster (remote)
+	callee   *peer // nil: on another node of the cluster (remote)
 	answered bool
 	updater  *peer // sent an "update" whose "answer" is awaited
+	// remoteUpdater: the party on another node sent an "update" whose
+	// "answer" the party here owes.
+	remoteUpdater bool
+	remoteRoute
 }
 
 // NewServer returns a server ready to mount with Handler.
@@ -138,6 +146,9 @@ func NewServer(cfg ServerConfig) *Server {
 		addrConns: map[string]int{},
 		addrRegs:  map[string]int{},
 	}
+	if cfg.Cluster != nil {
+		cfg.Cluster.Bind(clusterHandler{s})
+	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		ReadBufferSize:   4096,
@@ -175,6 +186,8 @@ func (s *Server) Health() Health {
 	h := Health{Status: "ok", Connections: len(s.conns), Registered: len(s.users), Calls: len(s.calls)}
 	if s.closing {
 		h.Status = "shutting down"
+	} else if c := s.cfg.Cluster; c != nil && c.Healthy() != nil {
+		h.Status = "cluster unreachable"
 	}
 	return h
 }
@@ -385,7 +398,10 @@ func sendError(p *peer, m Message, code, text string) {
 // it would make the receiver drop its whole connection at its read limit.
 // It reports whether m went on (or failed only because to is gone, which
 // drop deals with).
-func relay(from, to *peer, orig, m Message) bool {
+func (s *Server) relay(r *route, from, to *peer, orig, m Message) bool {
+	if to == nil {
+		return s.relayRemote(r, from, orig, m)
+	}
 	if err := to.send(m); errors.Is(err, ErrBadMessage) {
 		sendError(from, orig, ErrCodeBadMessage, "not relayed: "+err.Error())
 		return false
@@ -432,6 +448,9 @@ func (s *Server) register(p *peer, m Message) {
 	s.users[m.User] = p
 	p.users[m.User] = struct{}{}
 	s.mu.Unlock()
+	if !taken && s.cfg.Cluster != nil && !s.claim(p, m) {
+		return
+	}
 	p.log.Info("participant registered", "user", m.User)
 	_ = p.send(Message{Type: TypeRegistered, RID: m.RID, User: m.User})
 }
@@ -470,6 +489,17 @@ func (s *Server) placeCall(p *peer, m Message) {
 		return
 	}
 	callee, ok := s.users[m.To]
+	if !ok && s.cfg.Cluster != nil {
+		r := &route{id: m.CallID, from: m.From, to: m.To, caller: p, remoteRoute: remoteRoute{offering: true}}
+		s.calls[m.CallID] = r
+		s.handlers.Add(1)
+		s.mu.Unlock()
+		go func() { // the connection reads on meanwhile; r holds what comes
+			defer s.handlers.Done()
+			s.offer(p, r, m, incoming)
+		}()
+		return
+	}
 	if !ok {
 		s.mu.Unlock()
 		p.log.Info("call to unknown callee", "call", m.CallID, "from", m.From, "to", m.To)
@@ -518,7 +548,7 @@ func (s *Server) fromCallee(p *peer, m Message) {
 	}
 	switch m.Type {
 	case TypeRinging:
-		relay(p, r.caller, m, Message{Type: TypeRinging, CallID: r.id})
+		s.relay(r, p, r.caller, m, Message{Type: TypeRinging, CallID: r.id})
 	case TypeAnswer:
 		s.mu.Lock()
 		already := r.answered
@@ -528,7 +558,7 @@ func (s *Server) fromCallee(p *peer, m Message) {
 			sendError(p, m, ErrCodeInvalidState, "call "+clip(r.id)+" is already answered")
 			return
 		}
-		if !relay(p, r.caller, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP}) {
+		if !s.relay(r, p, r.caller, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP}) {
 			s.mu.Lock()
 			r.answered = false // the caller never saw it
 			s.mu.Unlock()
@@ -551,14 +581,23 @@ func (s *Server) fromCallee(p *peer, m Message) {
 func (s *Server) answerUpdate(p *peer, m Message) bool {
 	s.mu.Lock()
 	r, ok := s.calls[m.CallID]
-	if !ok || r.updater == nil || r.updater == p || (r.caller != p && r.callee != p) {
+	if !ok || (r.caller != p && r.callee != p) {
 		s.mu.Unlock()
 		return false
 	}
-	to := r.updater
-	r.updater = nil
+	var to *peer // nil: the updater is on another node
+	switch {
+	case r.remoteUpdater:
+		r.remoteUpdater = false
+	case r.updater != nil && r.updater != p:
+		to = r.updater
+		r.updater = nil
+	default:
+		s.mu.Unlock()
+		return false
+	}
 	s.mu.Unlock()
-	relay(p, to, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP})
+	s.relay(r, p, to, m, Message{Type: TypeAnswer, CallID: r.id, SDP: m.SDP})
 	return true
 }
 
@@ -573,11 +612,11 @@ func (s *Server) fromParty(p *peer, m Message) {
 	}
 	switch m.Type {
 	case TypeCandidate:
-		relay(p, other, m, Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
+		s.relay(r, p, other, m, Message{Type: TypeCandidate, CallID: r.id, Candidate: m.Candidate})
 	case TypeUpdate:
 		// A new offer in an answered call (hold, resume); one at a time.
 		s.mu.Lock()
-		ok := r.answered && r.updater == nil
+		ok := r.answered && r.updater == nil && !r.remoteUpdater
 		if ok {
 			r.updater = p
 		}
@@ -586,7 +625,7 @@ func (s *Server) fromParty(p *peer, m Message) {
 			sendError(p, m, ErrCodeInvalidState, "call "+clip(r.id)+" is not answered, or has an update in progress")
 			return
 		}
-		if !relay(p, other, m, Message{Type: TypeUpdate, CallID: r.id, SDP: m.SDP}) {
+		if !s.relay(r, p, other, m, Message{Type: TypeUpdate, CallID: r.id, SDP: m.SDP}) {
 			s.mu.Lock()
 			r.updater = nil
 			s.mu.Unlock()
@@ -612,6 +651,12 @@ func (s *Server) fromParty(p *peer, m Message) {
 // endRoute forgets a call and tells every party except by (the one that
 // ended it, if any) that it ended.
 func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
+	s.finishRoute(r, by, true, status, reason)
+}
+
+// finishRoute is endRoute; tellRemote says whether a party on another node
+// is told (not when the end came from there).
+func (s *Server) finishRoute(r *route, by *peer, tellRemote bool, status int, reason string) {
 	s.mu.Lock()
 	if s.calls[r.id] != r {
 		s.mu.Unlock()
@@ -627,6 +672,9 @@ func (s *Server) endRoute(r *route, by *peer, status int, reason string) {
 	s.log.Info("call ended", "call", r.id, "status", status, "reason", reason)
 	end := Message{Type: TypeEnd, CallID: r.id, Status: status, Reason: reason}
 	for _, party := range []*peer{r.caller, r.callee} {
+		if party == nil && tellRemote {
+			s.endRemote(r, end)
+		}
 		if party != by && party != nil {
 			if err := party.send(end); errors.Is(err, ErrBadMessage) {
 				// A huge reason must not keep the party from learning
@@ -646,9 +694,11 @@ func (s *Server) drop(p *peer) {
 	if p.idleTimer != nil {
 		p.idleTimer.Stop()
 	}
+	var released []string
 	for u := range p.users {
 		if s.users[u] == p {
 			delete(s.users, u)
+			released = append(released, u)
 		}
 	}
 	if s.addrRegs[p.host] -= len(p.users); s.addrRegs[p.host] <= 0 {
@@ -661,6 +711,11 @@ func (s *Server) drop(p *peer) {
 		}
 	}
 	s.mu.Unlock()
+	if c := s.cfg.Cluster; c != nil {
+		for _, u := range released {
+			c.Release(u)
+		}
+	}
 	for _, r := range orphaned {
 		who := "caller"
 		if r.callee == p {

@@ -24,6 +24,8 @@ var goBenches = []goBench{
 	{"./pkg/stats/store", "BenchmarkDump", "3x", "dump of a full ring: five one-hour calls, the seed's stats file through a 256 KiB buffer to a file"},
 	{"./pkg/signaling/token", "BenchmarkToken", "1s", "opening (decrypting and checking) one token"},
 	{"./pkg/signaling", "BenchmarkDecode", "1s", "decoding one signaling message"},
+	{"./pkg/signaling/natscluster", "BenchmarkRelay", "2000x", "one relayed message, sent and received: through one server (local) or two nodes over NATS"},
+	{"./pkg/signaling/natscluster", "BenchmarkCallSetup", "1000x", "a call's signaling (call to answer, and the hang-up): one server (local) or caller and callee on two nodes over NATS"},
 }
 
 // benchResult is one line of `go test -bench` output.

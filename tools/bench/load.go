@@ -123,6 +123,7 @@ type loadResult struct {
 	storeBytes int64 // their bodies
 	profileTop string
 	command    string
+	agentLines []map[string]any // a coordinator's "agent summary" lines
 }
 
 func (r loadResult) num(key string) float64 {

@@ -37,6 +37,8 @@ type options struct {
 	window       time.Duration
 	skipGo       bool
 	skipBrowser  bool
+	fleetCalls   int
+	fleetOnly    bool
 }
 
 func main() {
@@ -54,6 +56,8 @@ func main() {
 	flag.DurationVar(&o.window, "window", 20*time.Second, "comparison: how long the calls are measured")
 	flag.BoolVar(&o.skipGo, "skip-go", false, "leave out the Go benchmarks")
 	flag.BoolVar(&o.skipBrowser, "skip-browser", false, "leave out the Chromium comparison")
+	flag.IntVar(&o.fleetCalls, "fleet-calls", 250, "scale-out comparison: calls of the run made once locally and once over two agents (0: none)")
+	flag.BoolVar(&o.fleetOnly, "fleet-only", false, "run only the scale-out comparison and the NATS benchmarks, and replace only their section of -out")
 	flag.Parse()
 	for _, c := range strings.Split(calls, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -84,6 +88,8 @@ type report struct {
 	loads    []loadResult
 	cmp      *comparison
 	cmpErr   error
+	fleet    *fleetResult
+	fleetErr error
 	finished time.Time
 }
 
@@ -117,6 +123,9 @@ func run(ctx context.Context, o options) error {
 		fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 	}
 
+	if o.fleetOnly {
+		return runFleetOnly(ctx, o, r, bin, dir, logf)
+	}
 	if !o.skipGo {
 		for _, b := range goBenches {
 			logf("go benchmark %s %s", b.pkg, b.name)
@@ -152,6 +161,51 @@ func run(ctx context.Context, o options) error {
 			r.cmp = &cmp
 		}
 	}
+	r.runFleet(ctx, o, bin, dir, logf)
 	r.finished = time.Now()
 	return os.WriteFile(o.out, []byte(r.markdown(o)), 0o644)
+}
+
+func (r *report) runFleet(ctx context.Context, o options, bin, dir string, logf func(string, ...any)) {
+	if o.fleetCalls <= 0 {
+		return
+	}
+	logf("scale-out comparison: %d calls locally, then over two agents", o.fleetCalls)
+	f, err := runFleet(ctx, bin, dir, o.fleetCalls, o.ramp, o.duration)
+	if err != nil {
+		r.fleetErr = err
+		logf("scale-out comparison failed: %v", err)
+		return
+	}
+	r.fleet = &f
+}
+
+// runFleetOnly measures the scale-out section alone and writes it into
+// the existing report.
+func runFleetOnly(ctx context.Context, o options, r *report, bin, dir string, logf func(string, ...any)) error {
+	for _, b := range goBenches {
+		if !strings.Contains(b.pkg, "natscluster") {
+			continue
+		}
+		logf("go benchmark %s %s", b.pkg, b.name)
+		res, cmd, err := runGoBench(ctx, b)
+		if err != nil {
+			return err
+		}
+		r.goBench = append(r.goBench, goBenchRun{bench: b, results: res, command: cmd})
+	}
+	r.runFleet(ctx, o, bin, dir, logf)
+	var b strings.Builder
+	r.fleetSection(&b)
+	fmt.Fprintf(&b, "\nMeasured %s on %s with `go run ./tools/bench -fleet-only -fleet-calls %d -duration %s`; Go benchmarks: ",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.machine, o.fleetCalls, o.duration)
+	var rows []string
+	for _, g := range r.goBench {
+		for _, res := range g.results {
+			v, _ := res.get("ns/op")
+			rows = append(rows, fmt.Sprintf("`%s` %s ns/op", res.name, trimFloat(v)))
+		}
+	}
+	fmt.Fprintf(&b, "%s.\n", strings.Join(rows, ", "))
+	return replaceSection(o.out, b.String())
 }

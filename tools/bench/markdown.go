@@ -112,6 +112,7 @@ func (r *report) markdown(o options) string {
 	}
 
 	r.comparisonSection(&b)
+	r.fleetSection(&b)
 
 	for _, l := range r.loads {
 		if l.profileTop == "" {

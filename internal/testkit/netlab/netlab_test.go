@@ -4,6 +4,8 @@ package netlab
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -199,5 +201,45 @@ func TestIsRTP(t *testing.T) {
 		if got := isRTP(tt.pkt); got != tt.want {
 			t.Errorf("%s: isRTP = %v", tt.name, got)
 		}
+	}
+}
+
+// A host reaches the test's namespace through its gateway, and is gone
+// after Close.
+func TestHost(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal(ErrNotRoot)
+	}
+	ctx := context.Background()
+	h, err := NewHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(h.Gateway, "0"))
+	if err != nil {
+		_ = h.Close()
+		t.Fatal(err)
+	}
+	accepted := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c.RemoteAddr().String()
+			_ = c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	out, err := h.Command(ctx, "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", h.Gateway, port)).CombinedOutput()
+	_ = ln.Close()
+	if err != nil {
+		t.Errorf("connecting from the host: %v: %s", err, out)
+	} else if from := <-accepted; !strings.HasPrefix(from, h.Addr+":") {
+		t.Errorf("connection from %s, want the host's address %s", from, h.Addr)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if Exists(h.NS) {
+		t.Errorf("namespace %s left behind", h.NS)
 	}
 }

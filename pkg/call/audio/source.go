@@ -181,6 +181,8 @@ func openAdapter(ctx context.Context, spec Spec, name string, adapter driver.Ada
 	return nil, err
 }
 
+var getUserMedia sync.Mutex
+
 func startSource(spec Spec, name, driverID string, log *slog.Logger) (*Source, error) {
 	params, err := opus.NewParams()
 	if err != nil {
@@ -188,12 +190,17 @@ func startSource(spec Spec, name, driverID string, log *slog.Logger) (*Source, e
 	}
 	params.BitRate = opusBitRate
 	selector := mediadevices.NewCodecSelector(mediadevices.WithAudioEncoders(&params))
+	// mediadevices keeps its drivers' state in globals that GetUserMedia
+	// reads and writes unguarded: two softphones of one process (load
+	// agents in a test) must not open at once.
+	getUserMedia.Lock()
 	stream, err := mediadevices.GetUserMedia(mediadevices.MediaStreamConstraints{
 		Audio: func(c *mediadevices.MediaTrackConstraints) {
 			c.DeviceID = prop.StringExact(driverID)
 		},
 		Codec: selector,
 	})
+	getUserMedia.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening %s: %v", ErrUserMedia, name, err)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	Concurrency int
 	Ramp        string
 	RampPerSec  float64 // parsed --ramp; 0: as fast as --concurrency allows
+
+	// Distributed load mode (fleet.go): --agents K --nats URL.
+	fleetFlags
 }
 
 // NewCmdCall builds the command; runF replaces the run function in tests.
@@ -64,6 +67,14 @@ memory. --duration applies to each call, --assert to the whole run. The
 exit code is 0 when every call connected and ended normally; otherwise that
 of the most severe failure (see the README).
 
+Distributed load mode: with --agents K --nats URL the calls are placed by K
+"callstat agent" processes on other hosts instead of this one, split by
+their capacity and started together; this process shows their progress and
+one summary for the whole run (percentiles over every call) after a line per
+agent. --assert applies to the whole run. An agent lost mid-run has its
+calls counted as failed and the run exits 14 (docs/scale-out.md).
+"{agent}" in the callee is each agent's --name: one answerer per agent.
+
 With --token-file or --token-url the call carries the token set, for servers
 that require tokens; the callee and --from then default to the parameters'
 callee and caller.
@@ -78,7 +89,9 @@ exits 13 when one is breached, with one line per breach on stderr:
   callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
   callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'
-  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 500 --concurrency 500 --ramp 50`,
+  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 500 --concurrency 500 --ramp 50
+  callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 200 --concurrency 200 --ramp 50 --agents 2 --nats nats://127.0.0.1:4222
+  callstat call 'alice-{agent}@example.com' --from bob@example.com --audio tone --duration 60s --calls 400 --concurrency 400 --agents 2 --nats nats://127.0.0.1:4222`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 && (len(args) != 0 || !opts.HasTokens()) {
 				return cmdutil.FlagErrorf("call takes exactly one argument, the callee id (got %d)", len(args))
@@ -118,8 +131,14 @@ exits 13 when one is breached, with one line per breach on stderr:
 			if err := opts.validateLoad(); err != nil {
 				return err
 			}
+			if err := opts.validateFleet(cmd); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Agents > 0 {
+				return fleetRun(cmd.Context(), opts)
 			}
 			if opts.Load {
 				return loadRun(cmd.Context(), opts)
@@ -133,6 +152,7 @@ exits 13 when one is breached, with one line per breach on stderr:
 	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
 	cmdutil.AddAssertFlag(cmd, &opts.Assert)
 	addLoadFlags(cmd, opts)
+	addFleetFlags(cmd, f, opts)
 	return cmd
 }
 

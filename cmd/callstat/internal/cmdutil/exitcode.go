@@ -5,9 +5,11 @@ import (
 	"errors"
 
 	"github.com/callstat/callstat/pkg/app"
+	"github.com/callstat/callstat/pkg/app/load/fleet"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/events"
+	"github.com/callstat/callstat/pkg/natsconn"
 	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -32,6 +34,7 @@ const (
 	ExitStore             ExitCode = 11 // the stats store could not be opened or written
 	ExitNoData            ExitCode = 12 // dump, summary: nothing stored for that participant
 	ExitAssert            ExitCode = 13 // a quality assertion (--assert) was breached
+	ExitAgents            ExitCode = 14 // a load agent was lost mid-run, or too few could be enlisted
 )
 
 // FlagError is a usage error: the message is shown with a hint to --help.
@@ -52,16 +55,19 @@ func ExitCodeFor(err error) ExitCode {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.As(err, &fe):
+	case errors.As(err, &fe), errors.Is(err, natsconn.ErrConfig):
 		return ExitUsage
 	// Lost stats outrank how the call went: the artifact a CI job keeps is
 	// incomplete, and that must not pass for a mere call failure.
 	case errors.Is(err, store.ErrOpen), errors.Is(err, app.ErrStore):
 		return ExitStore
-	case errors.Is(err, call.ErrAuth), errors.Is(err, app.ErrTokens):
+	// A lost agent's calls have no figures: the run is incomplete.
+	case errors.Is(err, fleet.ErrAgentLost), errors.Is(err, fleet.ErrAgents), errors.Is(err, fleet.ErrAgent):
+		return ExitAgents
+	case errors.Is(err, call.ErrAuth), errors.Is(err, app.ErrTokens), errors.Is(err, natsconn.ErrAuth):
 		return ExitAuth
 	case errors.Is(err, call.ErrServerUnreachable), errors.Is(err, call.ErrSignalingLost),
-		errors.Is(err, call.ErrServerShutdown):
+		errors.Is(err, call.ErrServerShutdown), errors.Is(err, natsconn.ErrUnreachable):
 		return ExitServerUnreachable
 	case errors.Is(err, call.ErrCalleeNotFound):
 		return ExitCalleeNotFound

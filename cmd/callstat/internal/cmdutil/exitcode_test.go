@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/callstat/callstat/pkg/app"
+	"github.com/callstat/callstat/pkg/app/load/fleet"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/natsconn"
 	"github.com/callstat/callstat/pkg/stats/report"
 	"github.com/callstat/callstat/pkg/stats/store"
 )
@@ -44,6 +46,13 @@ func TestExitCodeFor(t *testing.T) {
 		{fmt.Errorf("%w: %w: alice", call.ErrRegisterFailed, call.ErrAuth), ExitAuth},
 		{wrap(app.ErrTokens), ExitAuth},
 		{errors.Join(wrap(call.ErrAuth), wrap(app.ErrStore)), ExitStore},
+		{wrap(natsconn.ErrUnreachable), ExitServerUnreachable},
+		{wrap(natsconn.ErrAuth), ExitAuth},
+		{wrap(natsconn.ErrConfig), ExitUsage},
+		{wrap(fleet.ErrAgentLost), ExitAgents},
+		{wrap(fleet.ErrAgents), ExitAgents},
+		{errors.Join(wrap(call.ErrMediaFailure), wrap(fleet.ErrAgentLost)), ExitAgents},
+		{errors.Join(wrap(fleet.ErrAgentLost), wrap(app.ErrStore)), ExitStore},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.err), func(t *testing.T) {

@@ -5,6 +5,7 @@ package dumpcmd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,9 @@ type Options struct {
 	Out         string
 	Format      string
 	Logs        bool
+	// --nats: the files of every load agent (docs/scale-out.md).
+	cmdutil.NATSFlags
+	Wait time.Duration
 }
 
 // Formats of the file dump writes.
@@ -51,11 +55,17 @@ series per value, at most the last 1000 points of each, as Chrome keeps.
 
 With --logs, the participant's last 1,000 log entries are also written, oldest
 first, one JSON object per line, to <unix-ms>_sdk<version>_logs.ndjson next to
-the stats file (the SDK's log download), and its path printed too.`,
+the stats file (the SDK's log download), and its path printed too.
+
+With --nats, every "callstat agent" that answers on that NATS within
+--agents-wait writes the participant's file from its own store, and dump
+saves each in --out/<agent name>/ (--participant is required; --logs and
+--out - are not available).`,
 		Example: `  callstat dump --participant bob@example.com --out artifacts/
   callstat dump --out - | jq '.[0][1] | length'
   callstat dump -p bob@example.com --format webrtc-internals --out artifacts/
-  callstat dump -p bob@example.com --logs --out artifacts/`,
+  callstat dump -p bob@example.com --logs --out artifacts/
+  callstat dump --nats nats://127.0.0.1:4222 -p bob@example.com --out artifacts/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if opts.Out == "" {
@@ -67,8 +77,17 @@ the stats file (the SDK's log download), and its path printed too.`,
 			if opts.Logs && opts.Out == "-" {
 				return cmdutil.FlagErrorf("--logs writes a file next to the stats file: give --out a directory, not -")
 			}
+			if err := opts.ValidateNATS(); err != nil {
+				return err
+			}
+			if opts.Enabled() && (opts.Participant == "" || opts.Logs || opts.Out == "-" || opts.Wait <= 0) {
+				return cmdutil.FlagErrorf("dump --nats needs --participant and a directory for --out, and takes no --logs")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Enabled() {
+				return fleetDumpRun(cmd.Context(), opts)
 			}
 			return dumpRun(cmd.Context(), opts)
 		},
@@ -78,6 +97,8 @@ the stats file (the SDK's log download), and its path printed too.`,
 	cmd.Flags().StringVarP(&opts.Out, "out", "o", ".", "directory for the stats file, or - for standard output")
 	cmd.Flags().StringVar(&opts.Format, "format", FormatSeed, "file format: seed or webrtc-internals")
 	cmd.Flags().BoolVar(&opts.Logs, "logs", false, "also write the participant's last 1,000 log entries as <unix-ms>_sdk<version>_logs.ndjson")
+	cmdutil.AddNATSFlags(cmd, f, &opts.NATSFlags, "fetch the files from the load agents on this NATS")
+	cmd.Flags().DurationVar(&opts.Wait, "agents-wait", defaultWait, "with --nats: how long to wait for the agents to answer")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/callstat/callstat/cmd/callstat/internal/agentcmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/answercmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/callcmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
@@ -96,6 +97,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(democmd.NewCmdDemo(f, nil))
 	cmd.AddCommand(devicescmd.NewCmdDevices(f, nil))
 	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))
+	cmd.AddCommand(agentcmd.NewCmdAgent(f, nil))
 	return cmd
 }
 

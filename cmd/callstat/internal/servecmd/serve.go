@@ -13,6 +13,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/signaling"
+	"github.com/callstat/callstat/pkg/signaling/natscluster"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/signaling/webui"
 )
@@ -35,6 +36,12 @@ type Options struct {
 	MaxRegsPerIP     int
 	IdleTimeout      time.Duration
 	HandshakeTimeout time.Duration
+	// Scale-out (docs/scale-out.md): --nats makes this server a node of a
+	// signaling tier.
+	cmdutil.NATSFlags
+	NodeTimeout  time.Duration
+	Lease        time.Duration
+	NATSReplicas int
 
 	// Set by the constructor from the flags.
 	Tokens *token.Verifier
@@ -64,11 +71,18 @@ tokens: every call must carry a valid token set for its caller and callee, and
 every registration a valid token for its id (docs/protocol.md).
 
 Limits per connection and per client address protect the calls in progress
-from hostile or broken clients; 0 disables a limit.`,
+from hostile or broken clients; 0 disables a limit.
+
+With --nats the server is one node of a signaling tier: run several behind a
+load balancer, all on one NATS (with JetStream, nats-server -js), and a client
+of any node reaches the parties of every other (docs/scale-out.md). A node
+that stops for longer than --node-timeout ends its calls for the other side
+with status 480.`,
 		Example: `  callstat serve --listen 127.0.0.1:8080
   callstat serve --listen [::1]:9000
   callstat serve --realm example-realm --key-file realm.key --token-ttl 10m
-  callstat serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --allowed-origin https://app.example.com`,
+  callstat serve --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem --allowed-origin https://app.example.com
+  callstat serve --listen 127.0.0.1:8081 --nats nats://127.0.0.1:4222 --connect-timeout 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, _, err := net.SplitHostPort(opts.Listen); err != nil {
@@ -102,6 +116,10 @@ from hostile or broken clients; 0 disables a limit.`,
 	fl.IntVar(&opts.MaxRegsPerIP, "max-registrations-per-ip", signaling.DefaultMaxRegistrationsPerAddr, "ids that may be registered from one IP address")
 	fl.DurationVar(&opts.IdleTimeout, "idle-timeout", signaling.DefaultIdleTimeout, "close a connection that neither registers nor takes part in a call for this long")
 	fl.DurationVar(&opts.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time a client has to complete the TLS and WebSocket handshake")
+	cmdutil.AddNATSFlags(cmd, f, &opts.NATSFlags, "run as a node of a signaling tier")
+	fl.DurationVar(&opts.NodeTimeout, "node-timeout", natscluster.DefaultNodeTimeout, "with --nats: a node silent this long is gone, and its calls end for the other side with 480")
+	fl.DurationVar(&opts.Lease, "registration-lease", natscluster.DefaultLease, "with --nats: how long a registration outlives a node that stopped renewing it")
+	fl.IntVar(&opts.NATSReplicas, "nats-replicas", 1, "with --nats: replicas of the registrations bucket when this node creates it (3 on a three-server NATS cluster)")
 	return cmd
 }
 
@@ -115,6 +133,11 @@ func (opts *Options) validate() error {
 		return cmdutil.FlagErrorf("--rate-limit 0 and --rate-burst 0 go together (both disable the rate limit)")
 	case opts.HandshakeTimeout <= 0:
 		return cmdutil.FlagErrorf("--handshake-timeout must be positive")
+	case opts.NodeTimeout <= 0 || opts.Lease <= 0 || opts.NATSReplicas < 1 || opts.NATSReplicas > 5:
+		return cmdutil.FlagErrorf("--node-timeout and --registration-lease must be positive, --nats-replicas 1 to 5")
+	}
+	if err := opts.ValidateNATS(); err != nil {
+		return err
 	}
 	for _, o := range opts.AllowedOrigins {
 		if !signaling.ValidateOrigin(o) {
@@ -147,7 +170,13 @@ func serveRun(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return fmt.Errorf("browser page: %w", err)
 	}
+	var cluster *app.ClusterConfig
+	if opts.Enabled() {
+		cluster = &app.ClusterConfig{NATS: opts.NATSOptions(f, "callstat serve "+opts.Listen),
+			NodeTimeout: opts.NodeTimeout, Lease: opts.Lease, Replicas: opts.NATSReplicas}
+	}
 	err = app.ServeSignaling(ctx, app.SignalingServer{
+		Cluster:  cluster,
 		Listener: opts.Listener,
 		Listen:   opts.Listen,
 		Config: signaling.ServerConfig{

@@ -179,3 +179,34 @@ func TestOrOff(t *testing.T) {
 		t.Error("orOff maps 0 to -1 and keeps the rest")
 	}
 }
+
+func TestNewCmdServeNATS(t *testing.T) {
+	tests := []struct {
+		name, args, wantErr string
+	}{
+		{name: "node", args: "--nats nats://10.0.0.2:4222,nats://10.0.0.3:4222 --node-timeout 2s --nats-replicas 3"},
+		{name: "bad url", args: "--nats 10.0.0.2:4222", wantErr: "NATS URL"},
+		{name: "no node timeout", args: "--nats nats://x:1 --node-timeout 0s", wantErr: "--node-timeout"},
+		{name: "replicas", args: "--nats nats://x:1 --nats-replicas 7", wantErr: "--nats-replicas"},
+		{name: "ca without nats", args: "--nats-ca ca.pem", wantErr: "need --nats"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := cmdutil.TestFactory(nil)
+			var got *Options
+			err := cmdutil.ExecuteForTest(NewCmdServe(f, func(_ context.Context, o *Options) error { got = o; return nil }), tt.args)
+			if tt.wantErr != "" {
+				if !cmdutil.IsFlagErrorWith(err, tt.wantErr) {
+					t.Fatalf("err = %v, want a usage error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !got.Enabled() || got.NodeTimeout != 2*time.Second || got.NATSReplicas != 3 {
+				t.Errorf("options %+v", got)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ package summarycmd
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,9 @@ type Options struct {
 	JSON        bool
 	Assert      string
 	Assertions  report.Assertions
+	// --nats: the stored calls of every load agent (docs/scale-out.md).
+	cmdutil.NATSFlags
+	Wait time.Duration
 }
 
 // NewCmdSummary builds the command; runF replaces the run function in tests.
@@ -42,10 +46,15 @@ any is breached, with one line per breach on stderr:
 ` + report.AssertGrammar + `
 
 A figure that was never measured (no MOS for a call that never connected)
-breaches its assertion.`,
+breaches its assertion.
+
+With --nats, the calls come from every "callstat agent" that answers on that
+NATS within --agents-wait, one table per agent (--json: one object per agent,
+{"agent", "calls", "error"}); --assert checks them all.`,
 		Example: `  callstat summary
   callstat summary --participant bob@example.com --json | jq '.[].mosMean'
-  callstat summary -p bob@example.com --assert 'mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms'`,
+  callstat summary -p bob@example.com --assert 'mos>=4.0,loss<=1%,rtt<=150ms,jitter<=30ms'
+  callstat summary --nats nats://127.0.0.1:4222 -p bob@example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			as, err := cmdutil.ParseAssertFlag(opts.Assert)
@@ -53,8 +62,17 @@ breaches its assertion.`,
 				return err
 			}
 			opts.Assertions = as
+			if err := opts.ValidateNATS(); err != nil {
+				return err
+			}
+			if opts.Wait <= 0 {
+				return cmdutil.FlagErrorf("--agents-wait must be positive")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.Enabled() {
+				return fleetSummaryRun(cmd.Context(), opts)
 			}
 			return summaryRun(cmd.Context(), opts)
 		},
@@ -63,6 +81,8 @@ breaches its assertion.`,
 	cmd.Flags().StringVarP(&opts.Participant, "participant", "p", "", "only this participant's calls (the caller's --from or the answerer's --as)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print a JSON array of summaries instead of a table")
 	cmdutil.AddAssertFlag(cmd, &opts.Assert)
+	cmdutil.AddNATSFlags(cmd, f, &opts.NATSFlags, "fetch the calls stored by the load agents on this NATS")
+	cmd.Flags().DurationVar(&opts.Wait, "agents-wait", defaultWait, "with --nats: how long to wait for the agents to answer")
 	return cmd
 }
 
