@@ -115,7 +115,7 @@ const MaxHeld = 10000
 // network a call could run over, and a typo is more likely than intent.
 const (
 	MaxDelay = 30 * time.Second
-	MinRate  = 1000           // bit/s
+	MinRate  = 1000            // bit/s
 	MaxRate  = 100_000_000_000 // bit/s: 100 Gbit/s
 	MaxQueue = MaxHeld         // packets
 	MaxBurst = 10000           // packets

@@ -263,7 +263,7 @@ type packetConn struct {
 	s *shaper
 }
 
-func (c *packetConn) ReadFrom(b []byte) (int, net.Addr, error)  { return c.s.readFrom(b) }
+func (c *packetConn) ReadFrom(b []byte) (int, net.Addr, error)     { return c.s.readFrom(b) }
 func (c *packetConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.s.writeTo(b, addr) }
 func (c *packetConn) Close() error                                 { return c.s.close() }
 func (c *packetConn) SetDeadline(t time.Time) error                { return c.s.setDeadline(t) }
@@ -300,9 +300,11 @@ func (c *udpConn) ReadMsgUDP(b, _ []byte) (n, oobn, flags int, addr *net.UDPAddr
 	return n, 0, 0, addr, err
 }
 
-func (c *udpConn) Write(b []byte) (int, error)                     { return c.s.writeTo(b, nil) }
-func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error)    { return c.s.writeTo(b, addr) }
-func (c *udpConn) WriteToUDP(b []byte, a *net.UDPAddr) (int, error) { return c.s.writeTo(b, udpAddr(a)) }
+func (c *udpConn) Write(b []byte) (int, error)                  { return c.s.writeTo(b, nil) }
+func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.s.writeTo(b, addr) }
+func (c *udpConn) WriteToUDP(b []byte, a *net.UDPAddr) (int, error) {
+	return c.s.writeTo(b, udpAddr(a))
+}
 
 // WriteMsgUDP sends b; out-of-band data is not carried through the delay.
 func (c *udpConn) WriteMsgUDP(b, _ []byte, a *net.UDPAddr) (n, oobn int, err error) {

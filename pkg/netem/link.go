@@ -344,9 +344,9 @@ type fifo[T any] struct {
 	head  int
 }
 
-func (f *fifo[T]) len() int  { return len(f.items) - f.head }
-func (f *fifo[T]) peek() T   { return f.items[f.head] }
-func (f *fifo[T]) push(v T)  { f.items = append(f.items, v) }
+func (f *fifo[T]) len() int { return len(f.items) - f.head }
+func (f *fifo[T]) peek() T  { return f.items[f.head] }
+func (f *fifo[T]) push(v T) { f.items = append(f.items, v) }
 func (f *fifo[T]) pop() T {
 	v := f.items[f.head]
 	var zero T
