@@ -245,11 +245,11 @@ func (l *link) drain() {
 	}
 	l.mu.Unlock()
 	for i, p := range batch {
-		at := time.Now()
+		// Counted before it goes: whatever the far end has seen, the
+		// counters have.
+		l.stats.count(&p.m, evDelivered, time.Now())
 		if err := l.deliver(p); err != nil {
 			l.stats.failed()
-		} else {
-			l.stats.count(&p.m, evDelivered, at)
 		}
 		batch[i] = nil
 	}

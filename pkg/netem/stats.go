@@ -68,7 +68,7 @@ type Counters struct {
 	Lost       uint64 // dropped by the loss model
 	Overflow   uint64 // dropped because the rate limit's queue (or MaxHeld) was full
 	Duplicated uint64 // extra copies made
-	Delivered  uint64 // sent on (up) or handed to the reader (down), copies included
+	Delivered  uint64 // released when due: sent on (up) or handed to the reader (down), copies included
 	Discarded  uint64 // still held when their socket closed
 }
 
@@ -116,8 +116,8 @@ type DirectionStats struct {
 	// and delay), MaxHeld the longest: Held/Delivered is the mean delay
 	// added.
 	Held, MaxHeld time.Duration
-	// Failed are packets that could not be delivered when due: a send
-	// that failed (up: lost, as a send into a dead route is), or a reader
+	// Failed are the delivered packets that went nowhere: a send that
+	// failed (up: lost, as a send into a dead route is), or a reader
 	// so far behind that MaxHeld packets already waited for it (down).
 	Failed uint64
 }
