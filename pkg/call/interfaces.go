@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+
+	"github.com/callstat/callstat/pkg/netem"
 )
 
 // interfacesMaxAge is how long a phone trusts its list of network
@@ -77,4 +79,13 @@ func (n *phoneNet) InterfaceByName(name string) (*transport.Interface, error) {
 func (n *phoneNet) isLoopback(name string) bool {
 	ifc, err := n.InterfaceByName(name)
 	return err == nil && ifc.Flags&net.FlagLoopback != 0
+}
+
+// under is the network with em's conditions on every UDP socket it opens
+// (n itself when em is nil).
+func (n *phoneNet) under(em *netem.Emulator) transport.Net {
+	if em == nil {
+		return n
+	}
+	return em.Wrap(n)
 }

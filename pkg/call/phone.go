@@ -24,6 +24,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/call/rtcpxr"
+	"github.com/callstat/callstat/pkg/netem"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -119,6 +120,12 @@ type Config struct {
 	// ICELoopback restricts ICE to loopback addresses, for tests and demos
 	// on one machine: no packet leaves the host.
 	ICELoopback bool
+	// Network, when set, imposes network conditions (delay, jitter, loss,
+	// a rate limit, duplication) on every UDP socket the phone's calls
+	// open, and so on everything they carry: media, RTCP, DTLS and the ICE
+	// connectivity and consent checks, as on a real link. Each call's
+	// sockets get their own links (docs/network.md).
+	Network *netem.Emulator
 	// AnswerTimeout bounds how long an outgoing call waits for an answer.
 	AnswerTimeout time.Duration
 	// ICEDisconnectedTimeout is how long a connected call may receive
@@ -322,7 +329,7 @@ func newAPI(cfg Config, onGetter pionstats.NewPeerConnectionCallback, onXR rtcpx
 	if err != nil {
 		return nil, err
 	}
-	se.SetNet(pnet)
+	se.SetNet(pnet.under(cfg.Network))
 	// mDNS would send multicast queries off the host; calls here use plain
 	// addresses.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
