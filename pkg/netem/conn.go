@@ -98,22 +98,28 @@ func (s *shaper) opError(op string, addr net.Addr, err error) error {
 	return &net.OpError{Op: op, Net: s.pc.LocalAddr().Network(), Source: s.pc.LocalAddr(), Addr: addr, Err: err}
 }
 
-// writeTo queues p for addr (nil: the connected peer). Like a UDP send
-// that the network loses later, it succeeds whatever becomes of p.
+// writeTo queues p for addr. Like a UDP send that the network loses
+// later, it succeeds whatever becomes of p.
 func (s *shaper) writeTo(p []byte, addr net.Addr) (int, error) {
-	if s.up == nil {
-		if addr == nil {
-			return s.udp.Write(p)
-		}
-		return s.pc.WriteTo(p, addr)
+	if s.up == nil || addr == nil {
+		return s.pc.WriteTo(p, addr) // a nil address: the socket's own error
 	}
 	if s.isClosed() {
 		return 0, s.opError("write", addr, net.ErrClosed)
 	}
-	if addr == nil && s.remote() == nil {
+	s.up.push(p, addr, s.overhead(addr))
+	return len(p), nil
+}
+
+// write queues p for the connected peer.
+func (s *shaper) write(p []byte) (int, error) {
+	if s.up == nil || s.remote() == nil {
 		return s.udp.Write(p) // not connected: the socket's own error
 	}
-	s.up.push(p, addr, s.overhead(addr))
+	if s.isClosed() {
+		return 0, s.opError("write", s.remote(), net.ErrClosed)
+	}
+	s.up.push(p, nil, s.overhead(nil))
 	return len(p), nil
 }
 
@@ -300,15 +306,20 @@ func (c *udpConn) ReadMsgUDP(b, _ []byte) (n, oobn, flags int, addr *net.UDPAddr
 	return n, 0, 0, addr, err
 }
 
-func (c *udpConn) Write(b []byte) (int, error)                  { return c.s.writeTo(b, nil) }
+func (c *udpConn) Write(b []byte) (int, error)                  { return c.s.write(b) }
 func (c *udpConn) WriteTo(b []byte, addr net.Addr) (int, error) { return c.s.writeTo(b, addr) }
 func (c *udpConn) WriteToUDP(b []byte, a *net.UDPAddr) (int, error) {
 	return c.s.writeTo(b, udpAddr(a))
 }
 
-// WriteMsgUDP sends b; out-of-band data is not carried through the delay.
+// WriteMsgUDP sends b (to the connected peer when a is nil); out-of-band
+// data is not carried through the delay.
 func (c *udpConn) WriteMsgUDP(b, _ []byte, a *net.UDPAddr) (n, oobn int, err error) {
-	n, err = c.s.writeTo(b, udpAddr(a))
+	if a == nil {
+		n, err = c.s.write(b)
+	} else {
+		n, err = c.s.writeTo(b, a)
+	}
 	return n, 0, err
 }
 

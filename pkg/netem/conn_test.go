@@ -499,7 +499,7 @@ func TestWrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer du.Close()
-	wait := receive(t, peer, 3, 5*time.Second)
+	wait := receive(t, peer, 4, 5*time.Second)
 	for name, c := range map[string]any{"ListenUDP": lu, "ListenPacket": lp, "DialUDP": du} {
 		if _, ok := c.(*udpConn); !ok {
 			t.Errorf("%s returned %T, not under the conditions", name, c)
@@ -509,18 +509,24 @@ func TestWrap(t *testing.T) {
 	if _, err := du.Write(payload(7, 20)); err != nil {
 		t.Fatal(err)
 	}
+	if _, _, err := du.WriteMsgUDP(payload(11, 20), nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := lu.WriteToUDP(payload(8, 20), peer.LocalAddr().(*net.UDPAddr)); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := lu.WriteMsgUDP(payload(9, 20), nil, peer.LocalAddr().(*net.UDPAddr)); err != nil {
 		t.Fatal(err)
 	}
-	if got := wait(); len(got) != 3 || e.Stats().Up.Delivered != 3 {
-		t.Errorf("peer received %d, delivered %d; want 3", len(got), e.Stats().Up.Delivered)
+	if got := wait(); len(got) != 4 || e.Stats().Up.Delivered != 4 {
+		t.Errorf("peer received %d, delivered %d; want 4", len(got), e.Stats().Up.Delivered)
 	}
-	// Write on a socket that is not connected fails as the socket would.
+	// Writes without an address fail as the socket's would.
 	if _, err := lu.Write([]byte{1}); err == nil {
 		t.Error("Write on an unconnected socket succeeded")
+	}
+	if _, err := lu.WriteTo([]byte{1}, nil); err == nil {
+		t.Error("WriteTo without an address succeeded")
 	}
 	// TCP is not touched.
 	tl, err := wn.ListenTCP("tcp4", &net.TCPAddr{IP: loopback.IP})
@@ -542,6 +548,9 @@ func TestWrap(t *testing.T) {
 	}
 	if got := wait(); len(got) != 1 {
 		t.Errorf("peer received %d from the PacketConn", len(got))
+	}
+	if _, err := pc.WriteTo([]byte{1}, nil); err == nil {
+		t.Error("WriteTo without an address succeeded")
 	}
 }
 

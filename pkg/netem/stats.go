@@ -83,16 +83,6 @@ func (c Counters) DropPercent() float64 {
 	return 100 * float64(c.Dropped()) / float64(c.Packets)
 }
 
-func (c *Counters) add(o Counters) {
-	c.Packets += o.Packets
-	c.Bytes += o.Bytes
-	c.Lost += o.Lost
-	c.Overflow += o.Overflow
-	c.Duplicated += o.Duplicated
-	c.Delivered += o.Delivered
-	c.Discarded += o.Discarded
-}
-
 // StreamStats is one RTP stream (by SSRC) through a link.
 type StreamStats struct {
 	SSRC uint32
