@@ -293,6 +293,50 @@ func TestDuplicate(t *testing.T) {
 	})
 }
 
+// Every packet is accounted for once the links hold nothing: offered or
+// copied, it was lost, overflowed, delivered or discarded at close.
+func TestCountersAddUp(t *testing.T) {
+	t.Cleanup(test.CheckRoutines(t))
+	e := newEmulator(t, Conditions{
+		Up:   Link{Loss: 10, Duplicate: 30, Rate: 200_000, Queue: 8, Delay: 5 * ms, Jitter: 5 * ms},
+		Down: Link{Loss: 5, Burst: 2, Duplicate: 10, Delay: 50 * ms},
+		Seed: 12,
+	})
+	c, peer := wrappedSocket(t, e), plainSocket(t)
+	wait := receive(t, peer, 1000, time.Second) // all that will come, then the deadline
+	s := newSender()
+	for i := range 300 {
+		s.send(t, c, peer.LocalAddr(), uint64(i), 200)
+		s.send(t, peer, c.LocalAddr(), uint64(i), 200)
+		if i%10 == 0 {
+			time.Sleep(time.Millisecond) // within the receivers' socket buffers
+		}
+	}
+	got := wait()
+	if err := c.Close(); err != nil { // drops what down still holds: nobody reads it
+		t.Fatal(err)
+	}
+	for name, d := range map[string]DirectionStats{"up": e.Stats().Up, "down": e.Stats().Down} {
+		in, out := d.Packets+d.Duplicated, d.Lost+d.Overflow+d.Delivered+d.Discarded
+		t.Logf("%s: %+v", name, d.Counters)
+		if d.Packets != 300 || in != out {
+			t.Errorf("%s: %d offered + %d copies != %d lost + %d overflowed + %d delivered + %d discarded",
+				name, d.Packets, d.Duplicated, d.Lost, d.Overflow, d.Delivered, d.Discarded)
+		}
+		var kinds Counters
+		for _, k := range d.Kinds {
+			kinds.Packets += k.Packets
+			kinds.Delivered += k.Delivered
+		}
+		if kinds.Packets != d.Packets || kinds.Delivered != d.Delivered {
+			t.Errorf("%s: the kinds add up to %+v, not %+v", name, kinds, d.Counters)
+		}
+	}
+	if up := e.Stats().Up; uint64(len(got)) != up.Delivered || up.Overflow == 0 || up.Duplicated == 0 || up.Lost == 0 {
+		t.Errorf("peer received %d; up %+v: want every kind of drop and copy", len(got), up.Counters)
+	}
+}
+
 // What the counters say was dropped is exactly what did not arrive.
 func TestLossCounts(t *testing.T) {
 	e := newEmulator(t, Conditions{Up: Link{Loss: 20}, Seed: 3})

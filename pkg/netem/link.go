@@ -103,22 +103,24 @@ func (l *link) push(data []byte, addr net.Addr, overhead int) {
 	for i := range copies {
 		pm := m
 		pm.copy = i == 1
-		if pm.copy {
-			l.stats.count(&pm, evDuplicated, now)
-		}
-		if l.q.len() >= MaxHeld {
-			l.stats.count(&pm, evOverflow, now)
-			continue
-		}
-		depart := now
 		if l.cfg.Rate > 0 {
 			for l.waiting.len() > 0 && !l.waiting.peek().After(now) {
 				l.waiting.pop()
 			}
-			if l.waiting.len() >= l.queueCap {
+		}
+		if l.q.len() >= MaxHeld || (l.cfg.Rate > 0 && l.waiting.len() >= l.queueCap) {
+			// A copy that finds no room is just not made: Overflow counts
+			// packets sent that went nowhere.
+			if !pm.copy {
 				l.stats.count(&pm, evOverflow, now)
-				continue
 			}
+			continue
+		}
+		if pm.copy {
+			l.stats.count(&pm, evDuplicated, now)
+		}
+		depart := now
+		if l.cfg.Rate > 0 {
 			depart = l.shape(now, len(data)+overhead)
 			l.waiting.push(depart)
 		}

@@ -61,13 +61,14 @@ func Classify(p []byte) Kind {
 	return KindOther
 }
 
-// Counters count what a link did with packets.
+// Counters count what a link did with packets. Once nothing is held,
+// Packets + Duplicated = Lost + Overflow + Delivered + Discarded.
 type Counters struct {
 	Packets    uint64 // offered to the link
 	Bytes      uint64 // their UDP payload bytes
 	Lost       uint64 // dropped by the loss model
 	Overflow   uint64 // dropped because the rate limit's queue (or MaxHeld) was full
-	Duplicated uint64 // extra copies made
+	Duplicated uint64 // extra copies made (and queued)
 	Delivered  uint64 // released when due: sent on (up) or handed to the reader (down), copies included
 	Discarded  uint64 // still held when their socket closed
 }
