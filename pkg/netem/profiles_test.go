@@ -131,7 +131,7 @@ func TestDocumentedExamples(t *testing.T) {
 			t.Errorf("documented example %q: %v", m[1], err)
 		}
 	}
-	bad := regexp.MustCompile("(?m)^--network (\\S+)\\n(invalid network conditions: .*)$")
+	bad := regexp.MustCompile(`(?m)^--network (\S+)\n(invalid network conditions: .*)$`)
 	errs := bad.FindAllStringSubmatch(section(t, "errors"), -1)
 	if len(errs) < 3 {
 		t.Fatalf("only %d error examples found", len(errs))
