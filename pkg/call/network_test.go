@@ -221,14 +221,15 @@ func TestNetworkGroundTruth(t *testing.T) {
 		t.Logf("reported: RTT alice RTCP %s, ICE %s; bob RTCP %s, ICE %s; loss %.2f%% (alice inbound-rtp), %.2f%% (alice remote-inbound-rtp)",
 			msList(rtts["alice RTCP"]), msList(rtts["alice ICE"]), msList(rtts["bob RTCP"]), msList(rtts["bob ICE"]), aliceIn, aliceRemote)
 		// The delay is a floor that a busy machine can only add to: the
-		// lowest measurement is the path's, and the median stays close.
+		// lowest measurement is the path's; the median bound keeps a
+		// source that reports noise from passing.
 		for name, vs := range rtts {
 			if len(vs) == 0 {
 				t.Errorf("%s: no round trip measured", name)
 				continue
 			}
-			if lo, mid := slices.Min(vs), median(vs); lo < want-0.002 || lo > want+0.015 || mid > want+0.040 {
-				t.Errorf("%s round-trip times %s: want the lowest within %s (2 × the one-way delay) - 2 / + 15 ms, the median within + 40 ms",
+			if lo, mid := slices.Min(vs), median(vs); lo < want-0.002 || lo > want+0.015 || mid > 2*want {
+				t.Errorf("%s round-trip times %s: want the lowest within %s (2 × the one-way delay) - 2 / + 15 ms, the median under twice that",
 					name, msList(vs), msOf(want))
 			}
 		}
@@ -259,7 +260,7 @@ func TestNetworkGroundTruth(t *testing.T) {
 	// well above the clean direction's; her losses come in runs.
 	t.Run("uplink jitter 10ms and bursty loss", func(t *testing.T) {
 		r := callUnder(t, url, "jitter", "up.delay=20ms,up.jitter=10ms,up.loss=10%,up.burst=3,seed=2", func(s netSample) bool {
-			return measured(s.alice, 250, 1) && measured(s.bob, 0, 4)
+			return measured(s.alice, 250, 1) && measured(s.bob, 0, 6)
 		})
 		ssrc := uint32(reportNumber(t, r.bob, "outbound-rtp", "ssrc"))
 		stream, ok := r.em.Up.Stream(ssrc)
@@ -289,17 +290,22 @@ func TestNetworkGroundTruth(t *testing.T) {
 			r.cond.Up.Jitter, msOf(theory), r.cond.Up.Loss, r.cond.Up.Burst, msOf(mEmu), stream.Dropped(), stream.Packets)
 		t.Logf("reported: jitter medians %s (alice's receiver reports %s), %s (alice's inbound-rtp), %s (bob's inbound-rtp, the clean direction); %.0f lost in %.0f concealment events",
 			msOf(mRep), msList(reported), msOf(mIn), msOf(mClean), lost, events)
-		if math.Abs(mRep-mEmu) > max(0.002, 0.3*mEmu) {
+		// The receiver times packets on arrival, so a busy machine adds
+		// its own scheduling noise to what it reports, never takes any
+		// away: the bound above is the looser.
+		if mRep < 0.7*mEmu-0.0005 || mRep > 1.5*mEmu+0.001 {
 			t.Errorf("alice reports jitter %s, the emulator measured %s on the same packets", msOf(mRep), msOf(mEmu))
 		}
-		if mRep < 0.6*theory || mRep > 1.6*theory+0.002 {
-			t.Errorf("alice reports jitter %s, want about %s (2/3 of the uniform jitter)", msOf(mRep), msOf(theory))
+		// The link's own share, 2J/3, is a floor: the sender's pacing and
+		// a busy machine add to it (the clean direction shows how much).
+		if mRep < 0.6*theory {
+			t.Errorf("alice reports jitter %s, want at least about %s (2/3 of the uniform jitter)", msOf(mRep), msOf(theory))
 		}
 		// pion's stats interceptor (v0.1.51) differences the transit
-		// twice, which reads √3 times high on random jitter; it must at
-		// least stand out from the clean direction.
-		if mIn < mClean+0.003 || mRep < mClean+0.003 {
-			t.Errorf("jitter %s (inbound-rtp), %s (receiver reports) not clearly above the clean direction's %s", msOf(mIn), msOf(mRep), msOf(mClean))
+		// twice, which reads √3 times high on random jitter: it is at
+		// least the RFC 3550 figure.
+		if mIn < 0.7*mEmu {
+			t.Errorf("alice's inbound-rtp jitter %s, under the emulator's %s", msOf(mIn), msOf(mEmu))
 		}
 		if d := float64(stream.Dropped()) - lost; d < 0 || d > 2*r.cond.Up.Burst+2 {
 			t.Errorf("alice counts %.0f lost; the emulator dropped %d", lost, stream.Dropped())
