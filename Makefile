@@ -19,7 +19,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Fuzz targets (package:function): `make test` runs each for FUZZTIME=10s,
 # `make fuzz` for FUZZTIME (default 2m) each.
 FUZZTIME ?= 2m
-FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen ./pkg/stats/delta:FuzzDecodeDelta ./pkg/signaling/sip:FuzzCheckSDP
+FUZZ_TARGETS := ./pkg/signaling:FuzzDecode ./pkg/signaling/token:FuzzOpen ./pkg/stats/delta:FuzzDecodeDelta ./pkg/signaling/sip:FuzzCheckSDP ./pkg/netem:FuzzParse
 
 .PHONY: all deps test-deps build demo test fuzz soak reliability-long lint bench clean
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
+
+	"github.com/callstat/callstat/pkg/netem"
 )
 
 // interfacesMaxAge is how long a phone trusts its list of network
@@ -95,4 +97,13 @@ func (n *phoneNet) isLocalIP(ip net.IP) bool {
 		}
 	}
 	return false
+}
+
+// under is the network with em's conditions on every UDP socket it opens
+// (n itself when em is nil).
+func (n *phoneNet) under(em *netem.Emulator) transport.Net {
+	if em == nil {
+		return n
+	}
+	return em.Wrap(n)
 }

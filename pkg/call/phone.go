@@ -24,6 +24,7 @@ import (
 	"github.com/callstat/callstat/pkg/call/audio"
 	"github.com/callstat/callstat/pkg/call/rtcpxr"
 	"github.com/callstat/callstat/pkg/call/rtpstats"
+	"github.com/callstat/callstat/pkg/netem"
 	"github.com/callstat/callstat/pkg/signaling"
 )
 
@@ -119,6 +120,12 @@ type Config struct {
 	// ICELoopback restricts ICE to loopback addresses, for tests and demos
 	// on one machine: no packet leaves the host.
 	ICELoopback bool
+	// Network, when set, imposes network conditions (delay, jitter, loss,
+	// a rate limit, duplication) on every UDP socket the phone's calls
+	// open, and so on everything they carry: media, RTCP, DTLS and the ICE
+	// connectivity and consent checks, as on a real link. Each call's
+	// sockets get their own links (docs/network.md).
+	Network *netem.Emulator
 	// AnswerTimeout bounds how long an outgoing call waits for an answer.
 	AnswerTimeout time.Duration
 	// ICEDisconnectedTimeout is how long a connected call may receive
@@ -319,7 +326,7 @@ func newAPI(cfg Config, pnet *phoneNet, onStats func(string, *rtpstats.Intercept
 	// the simulcast headers and TWCC serve video or a congestion
 	// controller nobody runs, at a cost per packet.
 	se := webrtc.SettingEngine{LoggerFactory: PionLoggerFactory{Logger: cfg.Logger}}
-	se.SetNet(pnet)
+	se.SetNet(pnet.under(cfg.Network))
 	// pion's mDNS would open a multicast socket per connection; the far
 	// end's mDNS candidates are resolved by the phone instead (mdns.go),
 	// and our own host candidates keep their addresses.
