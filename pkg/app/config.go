@@ -13,6 +13,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/netem"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats"
 )
@@ -59,6 +60,9 @@ type Config struct {
 
 	ICEServers  []string // stun:, stuns:, turn: or turns: URLs
 	ICELoopback bool     // media over loopback addresses only
+	// Network is the network conditions put on the phone's own packets
+	// (netem.Parse); the zero value puts none.
+	Network netem.Conditions
 	// Reliability: zero means the call package's default.
 	ICEDisconnectedTimeout time.Duration
 	ICEFailedTimeout       time.Duration
@@ -127,6 +131,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectDelay < 0 || (c.ReconnectDelay > 0 && c.ReconnectDelay < MinInterval) {
 		return ConfigErrorf("invalid %s %s: must be at least %s", SettingReconnectDelay, c.ReconnectDelay, MinInterval)
+	}
+	if err := c.Network.Validate(); err != nil {
+		return ConfigErrorf("invalid %s: %v", SettingNetwork, err)
 	}
 	for _, s := range c.ICEServers {
 		if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "stuns:") &&

@@ -34,6 +34,7 @@ const (
 	SettingReconnectDelay         Setting = "ReconnectDelay"
 	SettingReconnectAttempts      Setting = "ReconnectAttempts"
 	SettingICEServers             Setting = "ICEServers"
+	SettingNetwork                Setting = "Network"
 	SettingCalls                  Setting = "Calls"
 	SettingConcurrency            Setting = "Concurrency"
 	SettingRampPerSec             Setting = "RampPerSec"

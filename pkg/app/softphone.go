@@ -18,6 +18,7 @@ import (
 
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/netem"
 	"github.com/callstat/callstat/pkg/stats"
 	"github.com/callstat/callstat/pkg/stats/collect"
 	"github.com/callstat/callstat/pkg/stats/report"
@@ -39,6 +40,9 @@ type Softphone struct {
 	Collector *collect.Collector
 	Source    *audio.Source
 	Phone     *call.Phone
+	// Network applies Config.Network to the phone's packets and counts
+	// what it did to them; nil without conditions.
+	Network *netem.Emulator
 	// Log is the phone's logger: its entries are also kept in the store
 	// (the participant's last stats.MaxLogEntries), committed with the
 	// stats. Log a call's outcome here before Close.
@@ -82,6 +86,15 @@ func Open(ctx context.Context, cfg Config) (*Softphone, error) {
 	for _, o := range cfg.Observers {
 		hooks = hooks.Join(o.Hooks())
 	}
+	if cfg.Network.Active() {
+		em, err := netem.New(cfg.Network, netem.Options{Logger: log})
+		if err != nil {
+			_ = sp.Close()
+			return nil, err
+		}
+		sp.Network = em
+		log.Info("network conditions on this phone's packets", "network", cfg.Network.String())
+	}
 	ph, err := call.NewPhone(ctx, call.Config{
 		TLSConfig:              cfg.TLS,
 		Credentials:            creds,
@@ -94,6 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Softphone, error) {
 		SkipDecode:             !cfg.Decode,
 		ICEServers:             cfg.iceServers(),
 		ICELoopback:            cfg.ICELoopback,
+		Network:                sp.Network,
 		Logger:                 log,
 		ICEDisconnectedTimeout: cfg.ICEDisconnectedTimeout,
 		ICEFailedTimeout:       cfg.ICEFailedTimeout,

@@ -15,6 +15,7 @@ const (
 	EnvInterval    = "CALLSTAT_INTERVAL"
 	EnvICELoopback = "CALLSTAT_ICE_LOOPBACK"
 	EnvICEServers  = "CALLSTAT_ICE_SERVERS" // comma-separated
+	EnvNetwork     = "CALLSTAT_NETWORK"
 	EnvLogLevel    = "CALLSTAT_LOG_LEVEL"
 	EnvLogFormat   = "CALLSTAT_LOG_FORMAT"
 )

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,6 +13,7 @@ import (
 	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
 	"github.com/callstat/callstat/pkg/call/audio"
+	"github.com/callstat/callstat/pkg/netem"
 	"github.com/callstat/callstat/pkg/signaling/token"
 	"github.com/callstat/callstat/pkg/stats/collect"
 )
@@ -25,6 +27,7 @@ type ClientFlags struct {
 	Interval    time.Duration
 	ICELoopback bool
 	ICEServers  []string
+	Network     string // --network, parsed into NetworkConditions by Validate
 	Record      string
 	// Decode is --decode: decode the audio received to measure it; false
 	// only counts it (load mode's default).
@@ -45,10 +48,11 @@ type ClientFlags struct {
 	RecordEachCall bool
 
 	// Set by Validate and LoadTokens.
-	AudioSpec audio.Spec
-	TLS       *tls.Config   // from CAFile
-	Tokens    *token.Params // by LoadTokens
-	envErr    error         // a bad environment variable, reported by Validate
+	AudioSpec         audio.Spec
+	NetworkConditions netem.Conditions
+	TLS               *tls.Config   // from CAFile
+	Tokens            *token.Params // by LoadTokens
+	envErr            error         // a bad environment variable, reported by Validate
 }
 
 // clientFlagNames are the flags that set the application's settings.
@@ -63,6 +67,7 @@ var clientFlagNames = map[app.Setting]string{
 	app.SettingReconnectDelay:         "--reconnect-delay",
 	app.SettingReconnectAttempts:      "--reconnect-attempts",
 	app.SettingICEServers:             "--ice-server",
+	app.SettingNetwork:                "--network",
 }
 
 // AddClientFlags registers the shared flags with defaults from the
@@ -76,6 +81,8 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.DurationVar(&o.Interval, "interval", collect.DefaultInterval, "stats sampling interval")
 	fl.BoolVar(&o.Decode, "decode", true, "decode the audio received to measure its level and energy (false: count its samples from the packets only, far cheaper; load mode's default)")
 	fl.BoolVar(&o.ICELoopback, "ice-loopback", false, "use loopback addresses only for media (tests and demos on one host)")
+	fl.StringVar(&o.Network, "network", "", "network conditions on this process's own packets, without root: a profile ("+networkProfiles()+
+		") and/or delay=40ms,jitter=10ms,loss=5%,burst=3,rate=500kbit,dup=1% (up./down. for one direction; docs/network.md)")
 	fl.StringSliceVar(&o.ICEServers, "ice-server", nil, "STUN/TURN server URL, repeatable (e.g. stun:stun.example.com:3478)")
 	fl.StringVar(&o.CAFile, "ca-file", "", "PEM file of the CA certificates to trust for wss:// and https:// (default: the system's)")
 	fl.StringVar(&o.TokenFile, "token-file", "", `token parameters {"realm","accountToken","fromToken","toToken","caller","callee"} ("-": stdin)`)
@@ -89,7 +96,7 @@ func AddClientFlags(cmd *cobra.Command, f *Factory, o *ClientFlags) {
 	fl.IntVar(&o.ReconnectAttempts, "reconnect-attempts", call.DefaultReconnectAttempts,
 		"how many times to redial a lost signaling server (0: never)")
 	for _, b := range []struct{ flag, env string }{
-		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers},
+		{"audio", EnvAudio}, {"interval", EnvInterval}, {"ice-loopback", EnvICELoopback}, {"ice-server", EnvICEServers}, {"network", EnvNetwork},
 		{"ca-file", EnvCAFile}, {"token-file", EnvTokenFile}, {"token-url", EnvTokenURL},
 	} {
 		if err := BindEnv(f, fl, b.flag, b.env); err != nil && o.envErr == nil {
@@ -112,6 +119,14 @@ func (o *ClientFlags) Validate() error {
 		return &FlagError{Err: err}
 	}
 	o.AudioSpec = spec
+	o.NetworkConditions = netem.Conditions{}
+	if o.Network != "" {
+		cond, err := netem.Parse(o.Network)
+		if err != nil {
+			return FlagErrorf("invalid --network: %v", err)
+		}
+		o.NetworkConditions = cond
+	}
 	cfg := o.settings()
 	if err := cfg.Validate(); err != nil {
 		return ConfigFlagError(err, clientFlagNames)
@@ -134,6 +149,7 @@ func (o *ClientFlags) settings() app.Config {
 		Decode:                 o.Decode,
 		ICEServers:             o.ICEServers,
 		ICELoopback:            o.ICELoopback,
+		Network:                o.NetworkConditions,
 		ICEDisconnectedTimeout: o.ICEDisconnectedTimeout,
 		ICEFailedTimeout:       o.ICEFailedTimeout,
 		ReconnectDelay:         o.ReconnectDelay,
@@ -202,3 +218,13 @@ type renamedError struct {
 
 func (e *renamedError) Error() string { return e.msg }
 func (e *renamedError) Unwrap() error { return e.err }
+
+// networkProfiles lists the named network profiles for --network's help.
+func networkProfiles() string {
+	ps := netem.Profiles()
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	return strings.Join(names, ", ")
+}
