@@ -229,6 +229,7 @@ func New(tool Tool, run Run, start time.Time) *Report {
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "rtt<=150ms" stays readable
 	return enc.Encode(r)
 }
 
