@@ -50,10 +50,15 @@ deps:
 # fail rather than skip without it. The ground-truth and bad-network tests
 # make network namespaces joined by a shaped link (iproute2;
 # internal/testkit/netlab: tc netem, or a userspace link where the
-# kernel has no netem).
+# kernel has no netem). The report tests validate JUnit files against
+# testdata/junit/junit-10.xsd with xmllint (libxml2-utils), lint the
+# metrics with promtool and scrape a load run with a real Prometheus
+# server (both in the prometheus package).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v xmllint >/dev/null 2>&1 || missing="$$missing libxml2-utils"; \
+	{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \

@@ -44,9 +44,9 @@ func envelope(s series, span float64, columns int) []point {
 		span = 1
 	}
 	type col struct {
-		min, max       float64
-		minAt, maxAt   int // sample index, to keep the order
-		used           bool
+		min, max     float64
+		minAt, maxAt int // sample index, to keep the order
+		used         bool
 	}
 	cols := make([]col, columns)
 	for i, t := range s.t {

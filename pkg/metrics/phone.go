@@ -84,12 +84,12 @@ func NewPhone(reg prometheus.Registerer) *Phone {
 		jitter: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "jitter_seconds",
 			Help: "Jitter of the audio received, each rated sampling interval of every call.", Buckets: jitterBuckets}),
 		loss: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "packet_loss_ratio",
-			Help: "Share of the packets expected in a sampling interval that were lost (0 to 1), each rated interval of every call.",
+			Help:    "Share of the packets expected in a sampling interval that were lost (0 to 1), each rated interval of every call.",
 			Buckets: lossBuckets}),
 		mos: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "mos",
 			Help: "MOS estimate (1 to about 4.43) of each rated sampling interval of every call.", Buckets: mosBuckets}),
 		realtime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: "send_realtime_ratio",
-			Help: "Packets sent in a connected sampling interval over what a sender keeping real time sends (50 a second); below 1 the process falls behind.",
+			Help:    "Packets sent in a connected sampling interval over what a sender keeping real time sends (50 a second); below 1 the process falls behind.",
 			Buckets: realtimeBuckets}),
 		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "rtp_packets_total",
 			Help: "RTP packets sent and received by every call (outbound-rtp, inbound-rtp), as sampled."}, []string{"direction"}),
@@ -122,40 +122,50 @@ func NewPhone(reg prometheus.Registerer) *Phone {
 // Hooks implements app.Observer.
 func (p *Phone) Hooks() call.Hooks {
 	return call.Hooks{
-		CallStarted: func(c *call.Call) {
-			d := string(c.Direction())
-			p.mu.Lock()
-			p.calls[callKey{c.Local(), c.ID()}] = &callCounts{}
-			p.mu.Unlock()
-			p.started.WithLabelValues(d).Inc()
-			p.active.WithLabelValues(d).Inc()
-		},
+		CallStarted: func(c *call.Call) { p.callStarted(c.Local(), c.ID(), string(c.Direction())) },
 		StateChanged: func(c *call.Call, ch call.StateChange) {
-			if ch.State != call.StateConnected || ch.Previous == call.StateOnHold {
-				return
+			if ch.State == call.StateConnected && ch.Previous != call.StateOnHold {
+				p.callConnected(string(c.Direction()), c.SetupTime())
 			}
-			d := string(c.Direction())
-			p.connected.WithLabelValues(d).Inc()
-			p.setup.WithLabelValues(d).Observe(c.SetupTime().Seconds())
 		},
 		// The stats hook ran before: the call's last sample is counted.
 		CallEnding: func(c *call.Call) {
-			d := string(c.Direction())
-			key := callKey{c.Local(), c.ID()}
-			p.mu.Lock()
-			_, started := p.calls[key]
-			delete(p.calls, key)
-			p.mu.Unlock()
-			if started {
-				p.active.WithLabelValues(d).Dec()
-			}
-			result := "ok"
-			if c.Err() != nil {
-				result = "failed"
-			}
-			p.ended.WithLabelValues(d, strconv.Itoa(c.Transition().StatusCode), result).Inc()
+			p.callEnded(c.Local(), c.ID(), string(c.Direction()), c.Transition().StatusCode, c.Err() != nil)
 		},
 	}
+}
+
+// callStarted: a call was placed or received; its samples count from
+// now.
+func (p *Phone) callStarted(participant, id, dir string) {
+	p.mu.Lock()
+	p.calls[callKey{participant, id}] = &callCounts{}
+	p.mu.Unlock()
+	p.started.WithLabelValues(dir).Inc()
+	p.active.WithLabelValues(dir).Inc()
+}
+
+func (p *Phone) callConnected(dir string, setup time.Duration) {
+	p.connected.WithLabelValues(dir).Inc()
+	p.setup.WithLabelValues(dir).Observe(setup.Seconds())
+}
+
+// callEnded: a call ended (perhaps one that never started: its setup
+// failed).
+func (p *Phone) callEnded(participant, id, dir string, status int, failed bool) {
+	key := callKey{participant, id}
+	p.mu.Lock()
+	_, started := p.calls[key]
+	delete(p.calls, key)
+	p.mu.Unlock()
+	if started {
+		p.active.WithLabelValues(dir).Dec()
+	}
+	result := "ok"
+	if failed {
+		result = "failed"
+	}
+	p.ended.WithLabelValues(dir, strconv.Itoa(status), result).Inc()
 }
 
 // OnSampleError implements app.Observer.
