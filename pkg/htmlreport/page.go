@@ -47,7 +47,7 @@ nav ul { margin: .2em 0; }
 <li><a href="#{{.ID}}">{{.Participant}}</a>: {{len .Calls}} call(s)</li>
 {{- end}}
 </ul></nav>
-<p class="meta">Each plot shows one call over its time (m:ss from its start), a point per stats sample, reduced to the
+<p class="meta">Each plot shows one call over its time (from its start: seconds, or m:ss), a point per stats sample, reduced to the
 smallest and largest value of each pixel column so that a short spike stays visible in a long call.
 <span class="key" style="background:{{color 0}}"></span>inbound: what this participant receives
 <span class="key" style="background:{{color 1}}"></span>outbound: what it sends, as the far end reports it.</p>

@@ -146,6 +146,16 @@ func pathData(points []point, sc scale) string {
 	return b.String()
 }
 
+// formatTick writes a time axis tick: seconds with a decimal for calls
+// under a minute (whose quarters would otherwise repeat a second), else
+// formatClock.
+func formatTick(s, span float64) string {
+	if span < 60 {
+		return strconv.FormatFloat(s, 'f', 1, 64) + "s"
+	}
+	return formatClock(s)
+}
+
 // formatClock writes seconds as m:ss, or h:mm:ss from an hour.
 func formatClock(s float64) string {
 	n := int(math.Round(s))
@@ -188,7 +198,7 @@ func plotSVG(m Metric, lines *[2]series, span float64) string {
 			anchor = "end"
 		}
 		fmt.Fprintf(&b, `<text class="tick" x="%d" y="%d" text-anchor="%s">%s</text>`, x, svgHeight-6, anchor,
-			formatClock(span*float64(i)/4))
+			formatTick(span*float64(i)/4, span))
 	}
 	empty := 0
 	for d, pts := range reduced {

@@ -84,6 +84,14 @@ func FreePort(t testing.TB) string {
 	return addr
 }
 
+func quoted(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
 // Server is a Prometheus server run for a test.
 type Server struct {
 	t    testing.TB
@@ -93,10 +101,10 @@ type Server struct {
 	log  bytes.Buffer
 }
 
-// Start runs Prometheus scraping target (host:port, path /metrics) every
-// second as job "callstat", and waits until it is ready. Cleanup stops it
-// and, if the test failed, shows its log.
-func Start(t testing.TB, target string) *Server {
+// Start runs Prometheus scraping the targets (host:port, path /metrics)
+// every second as job "callstat", and waits until it is ready. Cleanup
+// stops it and, if the test failed, shows its log.
+func Start(t testing.TB, targets ...string) *Server {
 	t.Helper()
 	bin := need(t, "prometheus")
 	dir := t.TempDir()
@@ -107,8 +115,8 @@ func Start(t testing.TB, target string) *Server {
 scrape_configs:
   - job_name: callstat
     static_configs:
-      - targets: [%q]
-`, target)
+      - targets: [%s]
+`, quoted(targets))
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
