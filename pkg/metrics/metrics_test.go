@@ -51,7 +51,7 @@ func TestPhone(t *testing.T) {
 		p.OnSample(sample("bob", "c1", i, "Connected", true))
 	}
 	p.OnSample(sample("bob", "c1", 10, "Connected", false)) // the same counters again: nothing added
-	p.OnSample(sample("carol", "c9", 5, "Connected", true))  // not followed here
+	p.OnSample(sample("carol", "c9", 5, "Connected", true)) // not followed here
 	p.OnSampleError("c1", "bob", context.DeadlineExceeded)
 
 	if got := testutil.ToFloat64(p.active.WithLabelValues(dirOutgoing)); got != 2 {
