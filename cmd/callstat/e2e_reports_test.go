@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -308,10 +309,40 @@ func TestPrometheusScrapesLoadRun(t *testing.T) {
 		}
 	}
 
+	// The queries docs/metrics.md suggests parse and run.
+	for _, q := range documentedQueries(t) {
+		if _, err := ps.Query(q); err != nil {
+			t.Errorf("documented query: %v", err)
+		}
+	}
+
 	bob.signal(syscall.SIGINT)
 	code := bob.wait(30 * time.Second)
 	r := readReport(t, rep)
 	if !r.Interrupted || r.ExitCode != code || len(r.Calls) != 2 {
 		t.Errorf("report after SIGINT: interrupted %v exit %d (process %d), %d calls", r.Interrupted, r.ExitCode, code, len(r.Calls))
 	}
+}
+
+// documentedQueries are the PromQL lines of docs/metrics.md.
+func documentedQueries(t *testing.T) []string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```promql\n(.*?)```").FindSubmatch(doc)
+	if block == nil {
+		t.Fatal("docs/metrics.md has no promql block")
+	}
+	var out []string
+	for line := range strings.SplitSeq(string(block[1]), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no query in docs/metrics.md")
+	}
+	return out
 }
