@@ -20,6 +20,7 @@ import (
 	"github.com/callstat/callstat/internal/testkit/junitcheck"
 	"github.com/callstat/callstat/internal/testkit/prom"
 	"github.com/callstat/callstat/pkg/runreport"
+	"github.com/callstat/callstat/pkg/signaling"
 )
 
 // readReport reads a --report file with callstat's reader, which checks
@@ -94,7 +95,7 @@ func TestRunReports(t *testing.T) {
 		if r.Run.Command != "call" || r.Run.Mode != runreport.ModeSingle || r.Run.Callee != "alice@example.com" || r.Run.Assert == "" {
 			t.Errorf("run %+v", r.Run)
 		}
-		if len(r.Calls) != 1 || r.Calls[0].Outcome != runreport.Passed || r.Calls[0].StatusCode != 200 ||
+		if len(r.Calls) != 1 || r.Calls[0].Outcome != runreport.Passed || r.Calls[0].StatusCode != signaling.StatusNormal ||
 			r.Calls[0].PacketsReceived == 0 || r.Calls[0].RTTP95Ms == nil || r.Calls[0].MOSMin == nil {
 			t.Fatalf("calls %+v", r.Calls)
 		}
@@ -134,7 +135,7 @@ func TestRunReports(t *testing.T) {
 		if r.ExitCode != 4 || r.ExitReason != runreport.KindCalleeNotFound || r.Outcome != runreport.Failed || r.Error == "" {
 			t.Errorf("report says exit %d (%s), %s: %q", r.ExitCode, r.ExitReason, r.Outcome, r.Error)
 		}
-		if len(r.Calls) != 1 || r.Calls[0].Failure == nil || r.Calls[0].Failure.StatusCode != 404 ||
+		if len(r.Calls) != 1 || r.Calls[0].Failure == nil || r.Calls[0].Failure.StatusCode != signaling.StatusCalleeNotFound ||
 			r.Calls[0].Failure.Kind != runreport.KindCalleeNotFound || r.Calls[0].ExitCode != 4 {
 			t.Fatalf("calls %+v", r.Calls)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -333,7 +334,7 @@ func TestParticipants(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = st.Close() }()
-	_, err = Write(context.Background(), io_discard{}, Config{Store: st, Participants: []string{"dave@example.com"}})
+	_, err = Write(context.Background(), io.Discard, Config{Store: st, Participants: []string{"dave@example.com"}})
 	if !errors.Is(err, store.ErrNoParticipant) || !strings.Contains(err.Error(), "bob@example.com, carol@example.com") {
 		t.Errorf("unknown participant: err = %v, want ErrNoParticipant naming those stored", err)
 	}
@@ -343,14 +344,10 @@ func TestParticipants(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = empty.Close() }()
-	if _, err := Write(context.Background(), io_discard{}, Config{Store: empty}); !errors.Is(err, store.ErrNoParticipant) {
+	if _, err := Write(context.Background(), io.Discard, Config{Store: empty}); !errors.Is(err, store.ErrNoParticipant) {
 		t.Errorf("empty store: err = %v, want ErrNoParticipant", err)
 	}
 }
-
-type io_discard struct{}
-
-func (io_discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // Text from the store is escaped: a participant id cannot inject markup.
 func TestEscapes(t *testing.T) {

@@ -152,16 +152,14 @@ scrape_configs:
 		}
 	})
 	s.WaitFor(60*time.Second, "prometheus to be ready", func() (bool, error) {
-		resp, err := s.get("/-/ready", nil)
-		if err != nil {
-			return false, nil
-		}
-		return resp.StatusCode == http.StatusOK, nil
+		status, _, err := s.get("/-/ready", nil)
+		return err == nil && status == http.StatusOK, nil
 	})
 	return s
 }
 
-func (s *Server) get(path string, q url.Values) (*http.Response, error) {
+// get fetches path with the query q and returns the status and body.
+func (s *Server) get(path string, q url.Values) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	u := s.base + path
@@ -170,19 +168,15 @@ func (s *Server) get(path string, q url.Values) (*http.Response, error) {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
+	return resp.StatusCode, body, err
 }
 
 // Sample is one series of an instant query's result.
@@ -193,7 +187,7 @@ type Sample struct {
 
 // Query runs an instant PromQL query through the HTTP API.
 func (s *Server) Query(query string) ([]Sample, error) {
-	resp, err := s.get("/api/v1/query", url.Values{"query": {query}})
+	_, data, err := s.get("/api/v1/query", url.Values{"query": {query}})
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +202,7 @@ func (s *Server) Query(query string) ([]Sample, error) {
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := json.Unmarshal(data, &body); err != nil {
 		return nil, fmt.Errorf("query %s: %w", query, err)
 	}
 	if body.Status != "success" {

@@ -40,7 +40,7 @@ makes well under 1 MB. Long calls are drawn with the smallest and largest
 value of each pixel column, so a one-second spike stays visible.
 See docs/reports.md.`,
 		Example: `  callstat report --out report.html
-  callstat report --out artifacts/calls.html --store answerer.db --participant alice@example.com
+  callstat report --out alice.html --store answerer.db --participant alice@example.com
   callstat report --out - --participant bob@example.com > bob.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
