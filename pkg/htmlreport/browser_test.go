@@ -17,6 +17,7 @@ import (
 // every plot is drawn, a call that never connected says it has no data,
 // and the table has a row per call. A screenshot is kept.
 func TestReportInChromium(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "calls.db")
 	fillStore(t, db, "bob@example.com", 600, 90)

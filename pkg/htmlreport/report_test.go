@@ -130,6 +130,9 @@ const MaxBytesFiveHourCalls = 1 << 20
 // Five one-hour calls make a report under 1 MB, every plot of every call
 // drawn, and the one-second RTT spike of each call still in its plot.
 func TestReportSizeFiveHourCalls(t *testing.T) {
+	// 18,000 samples through the store: the longest test here, run
+	// beside the others.
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "hours.db")
 	fillStore(t, path, "bob@example.com", 3600, 3600, 3600, 3600, 3600)
 	page, res := writeReport(t, path, Config{Version: "test"})
