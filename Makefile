@@ -55,9 +55,15 @@ deps:
 # rtpengine in userspace and baresip, each on loopback ports the test picks;
 # the packages' services are kept from starting (policy-rc.d), so nothing
 # listens on their default ports (5060, 2223, 4444…).
+# The report tests validate JUnit files against
+# testdata/junit/junit-10.xsd with xmllint (libxml2-utils), lint the
+# metrics with promtool and scrape a load run with a real Prometheus
+# server (both in the prometheus package).
 test-deps: deps
 	@missing=""; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	command -v xmllint >/dev/null 2>&1 || missing="$$missing libxml2-utils"; \
+	{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	command -v pulseaudio >/dev/null 2>&1 || missing="$$missing pulseaudio"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \

@@ -9,7 +9,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/callstat/callstat/pkg/httpserve"
+	"github.com/callstat/callstat/pkg/metrics"
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/signaling/token"
 )
@@ -28,6 +31,10 @@ type SignalingServer struct {
 	// Cluster, when set, makes the server a node of a signaling tier over
 	// NATS (cluster.go); nil: a server alone, without NATS.
 	Cluster *ClusterConfig
+	// Metrics, when set, gets the server's metrics (pkg/metrics), served
+	// at /metrics beside the WebSocket endpoint with whatever else it
+	// holds.
+	Metrics *prometheus.Registry
 }
 
 // ServeSignaling runs the server until ctx is done, then ends every call
@@ -50,9 +57,19 @@ func ServeSignaling(ctx context.Context, s SignalingServer) error {
 		defer leave()
 		s.Config.Cluster = node
 	}
-	srv := signaling.NewServer(s.Config)
+	cfg := s.Config
+	var sm *metrics.Server
+	if s.Metrics != nil {
+		sm = metrics.NewServer(s.Metrics)
+		cfg.Metrics = sm
+	}
+	srv := signaling.NewServer(cfg)
 	mux := http.NewServeMux()
 	srv.Mount(mux)
+	if sm != nil {
+		sm.Attach(srv)
+		mux.Handle(metrics.Path, metrics.Handler(s.Metrics, log))
+	}
 	if s.Page != nil {
 		mux.Handle("/", s.Page)
 	}
@@ -64,7 +81,11 @@ func ServeSignaling(ctx context.Context, s SignalingServer) error {
 	if v := s.Config.Tokens; v != nil {
 		log.Info("tokens required", "realm", v.Realm, "ttl", v.TTL.String())
 	}
-	log.Info("signaling server listening", "ws", ws+addr+"/ws", "health", web+addr+"/healthz", "page", web+addr+"/")
+	attrs := []any{"ws", ws + addr + "/ws", "health", web + addr + "/healthz", "page", web + addr + "/"}
+	if sm != nil {
+		attrs = append(attrs, "metrics", web+addr+metrics.Path)
+	}
+	log.Info("signaling server listening", attrs...)
 	if s.Ready != nil {
 		s.Ready(addr)
 	}

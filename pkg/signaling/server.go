@@ -59,6 +59,8 @@ type ServerConfig struct {
 	// Cluster, when set, makes the server one node of a signaling tier
 	// (cluster.go); nil: the server is alone, as it always was.
 	Cluster Cluster
+	// Metrics, when set, is told what the server does (metrics.go).
+	Metrics Metrics
 }
 
 // Server routes calls between connected participants. It holds no media:
@@ -88,6 +90,8 @@ type peer struct {
 	host    string
 	users   map[string]struct{} // ids registered by this connection; guarded by Server.mu
 	limiter *bucket             // used by the reader only
+	// rejected counts an error sent back (Metrics.Rejected).
+	rejected func(code string)
 
 	// Guarded by Server.mu.
 	lastActive time.Time // when it last had a registration or a call
@@ -133,6 +137,9 @@ func NewServer(cfg ServerConfig) *Server {
 	}
 	if cfg.IdleTimeout == 0 {
 		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	if cfg.CheckOrigin == nil && len(cfg.AllowedOrigins) > 0 {
 		cfg.CheckOrigin = OriginChecker(cfg.AllowedOrigins)
@@ -208,11 +215,13 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		s.cfg.Metrics.Refused(RefusedShuttingDown)
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	if limit := s.cfg.MaxConnsPerAddr; limit > 0 && s.addrConns[host] >= limit {
 		s.mu.Unlock()
+		s.cfg.Metrics.Refused(RefusedTooManyConnections)
 		s.log.Warn("connection refused: too many from one address", "remote", r.RemoteAddr, "limit", limit)
 		http.Error(w, fmt.Sprintf("too many connections from %s (limit %d)", host, limit), http.StatusTooManyRequests)
 		return
@@ -239,6 +248,8 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 		remote: r.RemoteAddr,
 		host:   host,
 		users:  map[string]struct{}{},
+		// sendError knows the peer only: it counts through the peer.
+		rejected: s.cfg.Metrics.Rejected,
 	}
 	if s.cfg.MessageRate > 0 && s.cfg.MessageBurst > 0 {
 		p.limiter = newBucket(s.cfg.MessageRate, s.cfg.MessageBurst, time.Now())
@@ -260,6 +271,7 @@ func (s *Server) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.armIdle(p)
 	s.mu.Unlock()
 	s.served.Add(1)
+	s.cfg.Metrics.Connected()
 	log.Debug("client connected")
 
 	_ = p.send(Message{Type: TypeWelcome, Server: s.cfg.Software, Session: p.id})
@@ -364,6 +376,7 @@ func (s *Server) handle(p *peer, data []byte) {
 		sendError(p, m, code, err.Error())
 		return
 	}
+	s.cfg.Metrics.Received(m.Type)
 	switch m.Type {
 	case TypeRegister:
 		s.register(p, m)
@@ -386,6 +399,9 @@ func (s *Server) handle(p *peer, data []byte) {
 // echoes can be nearly as large as m itself; if they make the answer too
 // large for a frame it goes without them rather than not at all.
 func sendError(p *peer, m Message, code, text string) {
+	if p.rejected != nil {
+		p.rejected(code)
+	}
 	e := Message{Type: TypeError, RID: m.RID, CallID: m.CallID, Code: code, Message: text}
 	if err := p.send(e); errors.Is(err, ErrBadMessage) {
 		e.RID, e.CallID = "", ""
@@ -451,6 +467,9 @@ func (s *Server) register(p *peer, m Message) {
 	if !taken && s.cfg.Cluster != nil && !s.claim(p, m) {
 		return
 	}
+	if !taken {
+		s.cfg.Metrics.Registered()
+	}
 	p.log.Info("participant registered", "user", m.User)
 	_ = p.send(Message{Type: TypeRegistered, RID: m.RID, User: m.User})
 }
@@ -479,6 +498,7 @@ func (s *Server) placeCall(p *peer, m Message) {
 		// Shutdown has already ended the calls it knows of; a call placed
 		// now would vanish with its connections instead of ending with 503.
 		s.mu.Unlock()
+		s.cfg.Metrics.CallEnded(StatusServerShutdown)
 		_ = p.send(Message{Type: TypeEnd, CallID: m.CallID, Status: StatusServerShutdown,
 			Reason: "signaling server shutting down"})
 		return
@@ -503,6 +523,7 @@ func (s *Server) placeCall(p *peer, m Message) {
 	if !ok {
 		s.mu.Unlock()
 		p.log.Info("call to unknown callee", "call", m.CallID, "from", m.From, "to", m.To)
+		s.cfg.Metrics.CallEnded(StatusCalleeNotFound)
 		_ = p.send(Message{Type: TypeEnd, CallID: m.CallID, Status: StatusCalleeNotFound,
 			Reason: fmt.Sprintf("callee %s is not registered", clip(m.To))})
 		return
@@ -511,6 +532,7 @@ func (s *Server) placeCall(p *peer, m Message) {
 	s.calls[m.CallID] = r
 	s.mu.Unlock()
 
+	s.cfg.Metrics.CallRouted()
 	p.log.Info("call routed", "call", m.CallID, "from", m.From, "to", m.To)
 	_ = p.send(Message{Type: TypeTrying, CallID: m.CallID})
 	if err := callee.send(incoming); err != nil {
@@ -562,7 +584,9 @@ func (s *Server) fromCallee(p *peer, m Message) {
 			s.mu.Lock()
 			r.answered = false // the caller never saw it
 			s.mu.Unlock()
+			return
 		}
+		s.cfg.Metrics.CallAnswered()
 	case TypeReject:
 		status := m.Status
 		if status == 0 {
@@ -669,6 +693,7 @@ func (s *Server) finishRoute(r *route, by *peer, tellRemote bool, status int, re
 		}
 	}
 	s.mu.Unlock()
+	s.cfg.Metrics.CallEnded(status)
 	s.log.Info("call ended", "call", r.id, "status", status, "reason", reason)
 	end := Message{Type: TypeEnd, CallID: r.id, Status: status, Reason: reason}
 	for _, party := range []*peer{r.caller, r.callee} {

@@ -4,6 +4,7 @@ package answercmd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/runreport"
 	"github.com/callstat/callstat/pkg/stats/report"
 )
 
@@ -19,6 +21,7 @@ import (
 type Options struct {
 	Factory *cmdutil.Factory
 	cmdutil.ClientFlags
+	cmdutil.ReportFlags
 	As       string
 	Duration time.Duration
 	MaxCalls int
@@ -52,7 +55,8 @@ caller's if --as is the caller. --as defaults to the parameters' callee.`,
 		Example: `  callstat answer --as alice@example.com
   callstat answer --as alice@example.com --duration 30s --max-calls 10 --audio tone:1000
   callstat answer --as alice@example.com --audio file:speech.wav --record heard/call.wav   # heard/call-<call id>.wav
-  callstat answer --token-url http://127.0.0.1:3000/callparameters`,
+  callstat answer --token-url http://127.0.0.1:3000/callparameters
+  callstat answer --as alice@example.com --audio tone --report answerer.json --metrics-addr 127.0.0.1:9464`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if strings.TrimSpace(opts.As) == "" && !opts.HasTokens() {
@@ -62,6 +66,9 @@ caller's if --as is the caller. --as defaults to the parameters' callee.`,
 				return cmdutil.FlagErrorf("--duration and --max-calls must not be negative")
 			}
 			if err := opts.Validate(); err != nil {
+				return err
+			}
+			if err := opts.ValidateReports(); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -74,33 +81,57 @@ caller's if --as is the caller. --as defaults to the parameters' callee.`,
 	cmd.Flags().StringVar(&opts.As, "as", f.Getenv("CALLSTAT_AS"), "participant id to register (env CALLSTAT_AS)")
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up each call this long after it connects (0: let the caller hang up)")
 	cmd.Flags().IntVar(&opts.MaxCalls, "max-calls", 0, "exit after this many calls have ended (0: run until signalled)")
+	cmdutil.AddReportFlags(cmd, &opts.ReportFlags)
 	return cmd
 }
 
 // answerRun answers calls until ctx is cancelled, --max-calls is reached,
-// or the signaling connection is lost.
-func answerRun(ctx context.Context, opts *Options) error {
+// or the signaling connection is lost. The reports are written however it
+// ends.
+func answerRun(ctx context.Context, opts *Options) (err error) {
 	f := opts.Factory
+	run := opts.ClientRun(runreport.CommandAnswer, runreport.ModeAnswer, opts.As)
+	run.DurationMs, run.MaxCalls = opts.Duration.Milliseconds(), opts.MaxCalls
+	rep := opts.StartReport(f, run)
+	defer func() { err = rep.Finish(ctx, err) }()
+	phoneMetrics, stopMetrics, err := opts.StartMetrics(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if err := opts.LoadTokens(ctx, f); err != nil {
 		return err
 	}
 	if opts.Tokens != nil && strings.TrimSpace(opts.As) == "" {
 		opts.As = opts.Tokens.Callee
 	}
+	rep.SetParticipant(opts.As, "")
 	live, err := cmdutil.OpenLive(f, opts.Events, nil)
 	if err != nil {
 		return err
 	}
+	obs := []app.Observer{live}
+	if phoneMetrics != nil {
+		obs = append(obs, phoneMetrics)
+	}
 	out := f.Output()
-	err = app.Answer(ctx, opts.Config(f, opts.As, live), app.AnswerConfig{
+	err = app.Answer(ctx, opts.Config(f, opts.As, obs...), app.AnswerConfig{
 		Duration:   opts.Duration,
 		MaxCalls:   opts.MaxCalls,
 		Registered: opts.Registered,
 		// Each call's summary, as "callstat summary" shows it.
-		Ended: func(_ *call.Call, sum report.CallSummary, err error) {
+		Ended: func(c *call.Call, sum report.CallSummary, err error) {
 			if err == nil {
 				_ = out.Summaries([]report.CallSummary{sum})
+			} else { // the figures are lost; how it went is not
+				sum = report.CallSummary{}
+				sum.SetCall(c.Record(), c.EndRecord())
 			}
+			var callErr error
+			if c.Err() != nil {
+				callErr = fmt.Errorf("call %s: %w", c.ID(), c.Err())
+			}
+			rep.AddCall(sum, callErr)
 		},
 	})
 	return opts.Explain(errors.Join(err, live.Close()))

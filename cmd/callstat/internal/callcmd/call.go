@@ -12,8 +12,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
+	"github.com/callstat/callstat/cmd/callstat/internal/ui"
 	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/metrics"
+	"github.com/callstat/callstat/pkg/runreport"
 	"github.com/callstat/callstat/pkg/stats/report"
 )
 
@@ -21,6 +24,7 @@ import (
 type Options struct {
 	Factory *cmdutil.Factory
 	cmdutil.ClientFlags
+	cmdutil.ReportFlags
 	Callee        string
 	From          string
 	Duration      time.Duration
@@ -89,6 +93,7 @@ exits 13 when one is breached, with one line per breach on stderr:
   callstat call alice@example.com --from bob@example.com --events - | jq -c 'select(.type == "call:stateChange")'
   callstat call --token-url http://127.0.0.1:3000/callparameters --duration 10s
   callstat call alice@example.com --from bob@example.com --duration 30s --assert 'mos>=4.0,loss<=1%,rtt<=150ms'
+  callstat call alice@example.com --from bob@example.com --audio tone --duration 10s --report report.json --junit junit.xml
   callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 500 --concurrency 500 --ramp 50
   callstat call alice@example.com --from bob@example.com --audio tone --duration 60s --calls 200 --concurrency 200 --ramp 50 --agents 2 --nats nats://127.0.0.1:4222
   callstat call 'alice-{agent}@example.com' --from bob@example.com --audio tone --duration 60s --calls 400 --concurrency 400 --agents 2 --nats nats://127.0.0.1:4222`,
@@ -114,6 +119,9 @@ exits 13 when one is breached, with one line per breach on stderr:
 				return cmdutil.FlagErrorf("--answer-timeout must be positive")
 			}
 			if err := opts.Validate(); err != nil {
+				return err
+			}
+			if err := opts.ValidateReports(); err != nil {
 				return err
 			}
 			as, err := cmdutil.ParseAssertFlag(opts.Assert)
@@ -151,23 +159,33 @@ exits 13 when one is breached, with one line per breach on stderr:
 	cmd.Flags().DurationVar(&opts.Duration, "duration", 0, "hang up this long after the call connects (0: wait for the far end or Ctrl-C)")
 	cmd.Flags().DurationVar(&opts.AnswerTimeout, "answer-timeout", 60*time.Second, "give up if the call is not answered within this time")
 	cmdutil.AddAssertFlag(cmd, &opts.Assert)
+	cmdutil.AddReportFlags(cmd, &opts.ReportFlags)
 	addLoadFlags(cmd, opts)
 	addFleetFlags(cmd, f, opts)
 	return cmd
 }
 
-// callRun places the call and waits for it to end.
-func callRun(ctx context.Context, opts *Options) error {
+// callRun places the call and waits for it to end. The reports are
+// written however it ends.
+func callRun(ctx context.Context, opts *Options) (err error) {
 	f := opts.Factory
+	rep := opts.StartReport(f, opts.reportRun(runreport.ModeSingle))
+	defer func() { err = rep.Finish(ctx, err) }()
+	phoneMetrics, stopMetrics, err := opts.StartMetrics(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if err := opts.resolveIDs(ctx); err != nil {
 		return err
 	}
+	rep.SetParticipant(opts.From, opts.Callee)
 	live, err := cmdutil.OpenLive(f, opts.Events, nil)
 	if err != nil {
 		return err
 	}
 	out := f.Output()
-	cfg := opts.Config(f, opts.From, live)
+	cfg := opts.Config(f, opts.From, observers(live, phoneMetrics)...)
 	cfg.AnswerTimeout = opts.AnswerTimeout
 	res, err := app.Call(ctx, cfg, app.CallConfig{
 		Callee:   opts.Callee,
@@ -184,13 +202,56 @@ func callRun(ctx context.Context, opts *Options) error {
 			}
 		},
 	})
-	if err := errors.Join(err, live.Close()); err != nil || len(opts.Assertions) == 0 {
+	err = errors.Join(err, live.Close())
+	if res.Call != nil {
+		sum := res.Summary
+		if res.SummaryErr != nil { // the figures are lost; how it went is not
+			sum = report.CallSummary{}
+			sum.SetCall(res.Call.Record(), res.Call.EndRecord())
+		}
+		rep.AddCall(sum, callFailure(res.Call))
+		rep.AddGates(opts.Assertions, sum, runreport.SubjectCall, err == nil && res.SummaryErr == nil)
+	}
+	if err != nil || len(opts.Assertions) == 0 {
 		return opts.Explain(err)
 	}
 	if res.SummaryErr != nil {
 		return fmt.Errorf("%w: cannot check --assert: %v", app.ErrStore, res.SummaryErr)
 	}
 	return out.CheckAssertions(opts.Assertions, []report.CallSummary{res.Summary})
+}
+
+// callFailure is why a call failed: the call itself, else its recording
+// (nil when it went well).
+func callFailure(c *call.Call) error {
+	if err := c.Err(); err != nil {
+		return fmt.Errorf("call %s: %w", c.ID(), err)
+	}
+	if err := c.RecordErr(); err != nil {
+		return fmt.Errorf("call %s: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// observers are the softphone's observers: the live view, and the
+// metrics when --metrics-addr serves them.
+func observers(live *ui.Live, m *metrics.Phone) []app.Observer {
+	obs := []app.Observer{live}
+	if m != nil {
+		obs = append(obs, m)
+	}
+	return obs
+}
+
+// reportRun is what the report says was asked for.
+func (opts *Options) reportRun(mode string) runreport.Run {
+	run := opts.ClientRun(runreport.CommandCall, mode, opts.From)
+	run.Callee, run.DurationMs, run.AnswerTimeoutMs = opts.Callee, opts.Duration.Milliseconds(), opts.AnswerTimeout.Milliseconds()
+	run.Assert = opts.Assert
+	if mode == runreport.ModeLoad {
+		run.Calls, run.Concurrency, run.RampPerSecond = opts.Calls, opts.Concurrency, opts.RampPerSec
+	}
+	return run
 }
 
 // resolveIDs loads the token parameters, if asked for, and takes the

@@ -17,6 +17,7 @@ import (
 	"github.com/callstat/callstat/pkg/app"
 	"github.com/callstat/callstat/pkg/app/load"
 	"github.com/callstat/callstat/pkg/call"
+	"github.com/callstat/callstat/pkg/runreport"
 	"github.com/callstat/callstat/pkg/stats/report"
 )
 
@@ -67,12 +68,20 @@ func (o *Options) loadConfig(progress load.Progress) load.Config {
 }
 
 // loadRun places opts.Calls calls, opts.Concurrency at a time, and shows
-// the run's summary.
-func loadRun(ctx context.Context, opts *Options) error {
+// the run's summary. The reports are written however it ends.
+func loadRun(ctx context.Context, opts *Options) (err error) {
 	f := opts.Factory
+	rep := opts.StartReport(f, opts.reportRun(runreport.ModeLoad))
+	defer func() { err = rep.Finish(ctx, err) }()
+	phoneMetrics, stopMetrics, err := opts.StartMetrics(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	if err := opts.resolveIDs(ctx); err != nil {
 		return err
 	}
+	rep.SetParticipant(opts.From, opts.Callee)
 	view := ui.NewLoad(opts.Calls, time.Now())
 	live, err := cmdutil.OpenLive(f, opts.Events, view)
 	if err != nil {
@@ -83,7 +92,7 @@ func loadRun(ctx context.Context, opts *Options) error {
 		progress.ids = f.IO.Out
 	}
 	stopProgress := logProgress(f, view)
-	cfg := opts.Config(f, opts.From, live)
+	cfg := opts.Config(f, opts.From, observers(live, phoneMetrics)...)
 	cfg.AnswerTimeout = opts.AnswerTimeout
 	res, storeErr := load.Run(ctx, cfg, opts.loadConfig(progress))
 	stopProgress()
@@ -92,29 +101,50 @@ func loadRun(ctx context.Context, opts *Options) error {
 		return opts.Explain(errors.Join(storeErr, liveErr))
 	}
 	out := f.Output()
-	rep := res.Report()
-	if err := out.LoadReport(rep); err != nil {
+	lrep := res.Report()
+	if err := out.LoadReport(lrep); err != nil {
 		f.Logger.Warn("could not write the load summary", "err", err)
 	}
+	rep.SetLoad(reportLoad(lrep))
 
 	var errs []error
 	if storeErr != nil {
 		errs = append(errs, storeErr)
+		rep.AddFailure(storeErr)
 	}
 	results := make([]callResult, len(res.Results))
 	for i, c := range res.Results {
 		results[i] = callResult{id: c.ID, err: c.Err, recordErr: c.RecordErr}
+		rep.AddCall(c.CallSummary, results[i].failure())
+	}
+	if res.Placed < res.Calls {
+		rep.AddFailure(notPlaced(res.Placed, res.Calls))
 	}
 	if err := loadFailure(results, res.Placed, res.Calls); err != nil {
 		errs = append(errs, err)
 	}
 	if liveErr != nil {
 		errs = append(errs, liveErr)
+		rep.AddFailure(liveErr)
 	}
+	rep.AddGates(opts.Assertions, lrep.AsCallSummary(), runreport.SubjectRun, len(errs) == 0)
 	if len(errs) > 0 || len(opts.Assertions) == 0 {
 		return errors.Join(errs...)
 	}
-	return out.CheckAssertions(opts.Assertions, []report.CallSummary{rep.AsCallSummary()})
+	return out.CheckAssertions(opts.Assertions, []report.CallSummary{lrep.AsCallSummary()})
+}
+
+// reportLoad is the run's summary as the report has it.
+func reportLoad(r load.Report) *runreport.Load {
+	l := &runreport.Load{
+		LoadSummary: r.LoadSummary, Calls: r.Calls, Concurrency: r.Concurrency, RampPerSecond: r.Ramp,
+		ElapsedMs: float64(r.Elapsed) / float64(time.Millisecond), CPUSeconds: r.CPU.Seconds(),
+		CPUPercentOfOneCore: r.CPUPercent(), PeakRSSBytes: r.PeakRSSBytes, FailureGroups: []runreport.FailureGroup{},
+	}
+	for _, g := range r.Failures {
+		l.FailureGroups = append(l.FailureGroups, runreport.FailureGroup{Count: g.Count, StatusCode: g.StatusCode, Reason: g.Reason})
+	}
+	return l
 }
 
 // loadProgress shows a run's progress: the status line's counts, and each
@@ -181,6 +211,24 @@ type callResult struct {
 	recordErr error // its --record file's
 }
 
+// failure is why the call failed, or its recording (nil when it went
+// well).
+func (r callResult) failure() error {
+	switch {
+	case r.err != nil:
+		return fmt.Errorf("call %s: %w", r.id, r.err)
+	case r.recordErr != nil:
+		return fmt.Errorf("call %s: %w", r.id, r.recordErr)
+	}
+	return nil
+}
+
+// notPlaced is the failure of a run stopped before every call was
+// placed.
+func notPlaced(placed, total int) error {
+	return fmt.Errorf("%w: load run stopped after placing %d of %d calls", call.ErrInterrupted, placed, total)
+}
+
 // loadFailure is nil when every call was placed, connected and ended
 // normally, and its --record file (if any) was written.
 func loadFailure(calls []callResult, placed, total int) error {
@@ -194,13 +242,9 @@ func loadFailure(calls []callResult, placed, total int) error {
 		}
 	}
 	for _, r := range calls {
-		switch {
-		case r.err != nil:
+		if err := r.failure(); err != nil {
 			failed++
-			keep(fmt.Errorf("call %s: %w", r.id, r.err))
-		case r.recordErr != nil:
-			failed++
-			keep(fmt.Errorf("call %s: %w", r.id, r.recordErr))
+			keep(err)
 		}
 	}
 	var parts []string
@@ -208,7 +252,7 @@ func loadFailure(calls []callResult, placed, total int) error {
 		parts = append(parts, fmt.Sprintf("%d of %d calls failed", failed, placed))
 	}
 	if placed < total {
-		err := fmt.Errorf("%w: load run stopped after placing %d of %d calls", call.ErrInterrupted, placed, total)
+		err := notPlaced(placed, total)
 		parts = append(parts, err.Error())
 		keep(err)
 	}

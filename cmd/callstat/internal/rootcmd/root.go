@@ -22,6 +22,7 @@ import (
 	"github.com/callstat/callstat/cmd/callstat/internal/democmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/devicescmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/dumpcmd"
+	"github.com/callstat/callstat/cmd/callstat/internal/reportcmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/servecmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/summarycmd"
 	"github.com/callstat/callstat/cmd/callstat/internal/tokencmd"
@@ -94,6 +95,7 @@ last five calls of each participant, and writes them to a stats file.`,
 	cmd.AddCommand(callcmd.NewCmdCall(f, nil))
 	cmd.AddCommand(dumpcmd.NewCmdDump(f, nil))
 	cmd.AddCommand(summarycmd.NewCmdSummary(f, nil))
+	cmd.AddCommand(reportcmd.NewCmdReport(f, nil))
 	cmd.AddCommand(democmd.NewCmdDemo(f, nil))
 	cmd.AddCommand(devicescmd.NewCmdDevices(f, nil))
 	cmd.AddCommand(tokencmd.NewCmdToken(f, nil))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callstat/callstat/cmd/callstat/internal/cmdutil"
 	"github.com/callstat/callstat/pkg/app"
+	"github.com/callstat/callstat/pkg/metrics"
 	"github.com/callstat/callstat/pkg/signaling"
 	"github.com/callstat/callstat/pkg/signaling/natscluster"
 	"github.com/callstat/callstat/pkg/signaling/token"
@@ -61,7 +62,8 @@ func NewCmdServe(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Use:   "serve",
 		Short: "Run the WebSocket signaling server",
 		Long: `Run the signaling server that callstat phones (and the protocol's other clients)
-connect to. The WebSocket endpoint is /ws and a health check is at /healthz.
+connect to. The WebSocket endpoint is /ws, a health check is at /healthz and
+Prometheus metrics are at /metrics (docs/metrics.md).
 The browser softphone page is at /: open http://127.0.0.1:8080/ to call a
 callstat answerer, or to answer a callstat call, from a browser.
 SIGINT or SIGTERM ends every call it carries (status 503) and stops it.
@@ -197,6 +199,7 @@ func serveRun(ctx context.Context, opts *Options) error {
 		Page:            page,
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Ready:           opts.Ready,
+		Metrics:         metrics.NewRegistry(),
 	})
 	if ctx.Err() != nil {
 		return nil // a signal is how a server is meant to stop
